@@ -1,0 +1,135 @@
+"""``python -m consumer``: the long-running scoring service.
+
+Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for a bad setting, 3 when a model
+gate refuses the artifact, 1 for anything else (including a shutdown that overran its bound).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import threading
+from types import FrameType
+
+from confluent_kafka import KafkaException, Producer
+from prometheus_client import CollectorRegistry
+
+from consumer.errors import ConsumerError, GateError, SettingsError
+from consumer.gates import load_checked_model
+from consumer.health import HealthServer, HealthState
+from consumer.kafka import producer_config
+from consumer.logs import configure_logging
+from consumer.loop import ScoringLoop
+from consumer.metrics import ScorerMetrics
+from consumer.publish import DeliveryErrors, Publisher
+from consumer.settings import Settings, load_settings
+
+logger = logging.getLogger("consumer")
+
+EXIT_OK, EXIT_ERROR, EXIT_SETTINGS, EXIT_GATE = 0, 1, 2, 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"consumer: bad setting: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
+    configure_logging(settings.log_format, settings.log_level)
+    return serve(settings)
+
+
+def serve(settings: Settings) -> int:
+    registry = CollectorRegistry()
+    metrics = ScorerMetrics.create(registry)
+    liveness_timeout = max(
+        30.0, 3 * settings.batch_max_wait_ms / 1000 + settings.shutdown_timeout_s
+    )
+    health = HealthState(liveness_timeout_s=liveness_timeout)
+    server = HealthServer(health, registry, "0.0.0.0", settings.metrics_port)
+    server.start()
+    try:
+        scorer = load_checked_model(settings.model_path, settings.allow_library_mismatch)
+    except GateError as exc:
+        logger.error("%s; nothing will be consumed", exc)
+        server.stop()
+        return EXIT_GATE
+    info = scorer.info
+    metrics.model_info.labels(
+        build_id=info.build_id, variant=info.variant, git_sha=info.git_sha
+    ).set(1)
+    health.set_gates_passed()
+
+    stop = threading.Event()
+    _install_signal_handlers(stop, health, settings.shutdown_timeout_s)
+
+    errors = DeliveryErrors()
+    producer = Producer(producer_config(settings, errors))
+    publisher = Publisher(producer, metrics, errors)
+    loop: ScoringLoop | None = None
+    try:
+        if settings.processing_guarantee == "exactly_once":
+            _init_transactions(producer, stop)
+        loop = ScoringLoop(settings, scorer, producer, publisher, metrics, health)
+        logger.info(
+            "scoring input=%s output=%s dlq=%s group=%s guarantee=%s",
+            settings.input_topic,
+            settings.output_topic,
+            settings.dlq_topic,
+            settings.consumer_group,
+            settings.processing_guarantee,
+        )
+        if not stop.is_set():
+            loop.run(stop)
+    except (KafkaException, ConsumerError) as exc:
+        logger.error("stopping: %s", exc)
+        return EXIT_ERROR
+    finally:
+        if loop is not None:
+            loop.shutdown()
+        producer.flush(settings.shutdown_timeout_s / 2)
+        server.stop()
+    return EXIT_OK
+
+
+def _init_transactions(producer: Producer, stop: threading.Event) -> None:
+    """Fence older instances with our transactional.id; retry while the broker is not there."""
+    while not stop.is_set():
+        try:
+            producer.init_transactions(30)
+            return
+        except KafkaException as exc:
+            error = exc.args[0]
+            if not error.retriable():
+                raise
+            logger.warning("init_transactions will be retried: %s", error.str())
+
+
+def _install_signal_handlers(
+    stop: threading.Event, health: HealthState, shutdown_timeout_s: float
+) -> None:
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            return
+        logger.info("signal %s: finishing the batch in hand, then stopping", signum)
+        stop.set()
+        health.set_stopping()
+        watchdog = threading.Timer(shutdown_timeout_s, _overran, args=(shutdown_timeout_s,))
+        watchdog.daemon = True
+        watchdog.start()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+
+
+def _overran(shutdown_timeout_s: float) -> None:
+    """The bound on shutdown: uncommitted input is re-read by the next owner, never lost."""
+    logger.error("shutdown overran SHUTDOWN_TIMEOUT_S=%s; exiting now", shutdown_timeout_s)
+    logging.shutdown()
+    os._exit(EXIT_ERROR)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

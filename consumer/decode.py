@@ -1,0 +1,76 @@
+"""Decode: raw Kafka messages in, validated events and rejections out. Pure; no broker needed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from contract.errors import ContractViolation, parse_event
+from contract.schema import SessionEvent
+
+
+class MessageLike(Protocol):
+    """The part of ``confluent_kafka.Message`` that decoding reads."""
+
+    def value(self) -> bytes | None: ...
+    def key(self) -> bytes | None: ...
+    def topic(self) -> str | None: ...
+    def partition(self) -> int | None: ...
+    def offset(self) -> int | None: ...
+    def timestamp(self) -> tuple[int, int]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    """Why one message cannot be scored; becomes the dead-letter record's headers."""
+
+    message: MessageLike
+    error_type: str
+    field: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """The valid events (with their messages, index-aligned) and the rejections of one batch."""
+
+    events: list[SessionEvent]
+    messages: list[MessageLike]
+    rejections: list[Rejection]
+
+
+def decode_message(message: MessageLike, max_message_bytes: int) -> SessionEvent | Rejection:
+    """Decode and validate one message; every failure is a Rejection, never an exception."""
+    value = message.value()
+    if value is None or len(value) == 0:
+        return Rejection(message, "empty_value", "<message>", "the message has no value")
+    if len(value) > max_message_bytes:
+        return Rejection(
+            message,
+            "message_too_large",
+            "<message>",
+            f"{len(value)} bytes is over MAX_MESSAGE_BYTES={max_message_bytes}",
+        )
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return Rejection(message, "invalid_utf8", "<message>", f"not UTF-8 at byte {exc.start}")
+    try:
+        return parse_event(value)
+    except ContractViolation as violation:
+        return Rejection(message, violation.rule, violation.field, str(violation))
+
+
+def decode_batch(messages: Sequence[MessageLike], max_message_bytes: int) -> DecodedBatch:
+    events: list[SessionEvent] = []
+    valid_messages: list[MessageLike] = []
+    rejections: list[Rejection] = []
+    for message in messages:
+        decoded = decode_message(message, max_message_bytes)
+        if isinstance(decoded, Rejection):
+            rejections.append(decoded)
+        else:
+            events.append(decoded)
+            valid_messages.append(message)
+    return DecodedBatch(events, valid_messages, rejections)

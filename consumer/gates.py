@@ -1,0 +1,135 @@
+"""Model gates: checks an artifact must pass before the consumer reads a single message.
+
+Order matters: the sha256 gate runs before ``joblib.load`` because unpickling runs code, so a
+file that does not match its manifest is never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from pathlib import Path
+
+import joblib
+import numpy as np
+import sklearn
+import xgboost
+from pydantic import ValidationError
+
+from consumer.errors import GateError
+from consumer.scoring import ModelInfo, Scorer
+from contract.schema import FEATURE_COLUMNS, SessionEvent
+from training.manifest import ArtifactEntry, Manifest
+
+logger = logging.getLogger(__name__)
+
+GOLDEN_TOLERANCE = 1e-6
+_CHECKED_LIBRARIES = {"scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__}
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(artifact: Path) -> Manifest:
+    """The build's manifest.json beside the artifact (gates ``artifact`` and ``manifest``)."""
+    manifest_path = artifact.parent / "manifest.json"
+    if not artifact.is_file():
+        raise GateError("artifact", f"{artifact} does not exist")
+    if not manifest_path.is_file():
+        raise GateError("manifest", f"{manifest_path} does not exist beside the artifact")
+    try:
+        return Manifest.model_validate_json(manifest_path.read_bytes())
+    except (OSError, ValidationError) as exc:
+        raise GateError("manifest", f"{manifest_path} is not a valid manifest: {exc}") from exc
+
+
+def artifact_entry(manifest: Manifest, artifact: Path) -> ArtifactEntry:
+    entry = manifest.artifacts.get(artifact.name)
+    if entry is None:
+        raise GateError("manifest", f"the manifest does not list {artifact.name}")
+    return entry
+
+
+def check_sha256(artifact: Path, entry: ArtifactEntry) -> None:
+    actual = sha256_of(artifact)
+    if actual != entry.sha256:
+        raise GateError(
+            "sha256", f"{artifact.name} has sha256 {actual}, the manifest says {entry.sha256}"
+        )
+
+
+def check_libraries(manifest: Manifest, allow_mismatch: bool) -> None:
+    built_with = manifest.libraries
+    mismatches = [
+        f"{name} {built_with.get(name)} (built) != {running} (running)"
+        for name, running in _CHECKED_LIBRARIES.items()
+        if built_with.get(name) != running
+    ]
+    if not mismatches:
+        return
+    if allow_mismatch:
+        logger.warning("library mismatch allowed by ALLOW_LIBRARY_MISMATCH: %s", mismatches)
+        return
+    raise GateError(
+        "libraries", "; ".join(mismatches) + " (set ALLOW_LIBRARY_MISMATCH=true to override)"
+    )
+
+
+def check_required_columns(entry: ArtifactEntry) -> None:
+    missing = sorted(set(entry.required_columns) - set(FEATURE_COLUMNS))
+    if missing:
+        raise GateError("required_columns", f"the contract has no column {', '.join(missing)}")
+
+
+def check_golden_rows(scorer: Scorer, entry: ArtifactEntry) -> None:
+    golden = entry.golden
+    if not golden:
+        raise GateError("golden", "the manifest has no golden rows")
+    try:
+        events = [SessionEvent.model_validate(row.event) for row in golden]
+    except ValidationError as exc:
+        raise GateError("golden", f"a golden row is not a valid event: {exc}") from exc
+    expected = np.array([row.probability for row in golden], dtype=np.float64)
+    actual = scorer.score(events)
+    worst = int(np.argmax(np.abs(actual - expected)))
+    if abs(actual[worst] - expected[worst]) > GOLDEN_TOLERANCE:
+        raise GateError(
+            "golden",
+            f"golden row {worst} ({events[worst].session_id}) scores {actual[worst]:.9f}, "
+            f"the manifest recorded {expected[worst]:.9f}",
+        )
+
+
+def load_checked_model(artifact: Path, allow_library_mismatch: bool = False) -> Scorer:
+    """Run every gate and return the scorer; raise GateError naming the first gate that failed."""
+    manifest = read_manifest(artifact)
+    entry = artifact_entry(manifest, artifact)
+    check_sha256(artifact, entry)
+    check_libraries(manifest, allow_library_mismatch)
+    check_required_columns(entry)
+    try:
+        pipeline = joblib.load(artifact)
+    except Exception as exc:  # unpickling can fail in many ways; all mean "not servable"
+        raise GateError("load", f"joblib.load({artifact.name}) failed: {exc!r}") from exc
+    if not hasattr(pipeline, "predict_proba"):
+        raise GateError("load", f"{artifact.name} holds no predict_proba estimator")
+    info = ModelInfo(
+        build_id=manifest.build_id,
+        variant=entry.variant,
+        git_sha=manifest.git_sha,
+        threshold=entry.threshold,
+    )
+    scorer = Scorer(pipeline, info)
+    check_golden_rows(scorer, entry)
+    logger.info(
+        "model gates passed build_id=%s variant=%s threshold=%.4f",
+        info.build_id,
+        info.variant,
+        info.threshold,
+    )
+    return scorer

@@ -1,0 +1,59 @@
+"""librdkafka client configurations: the settings the delivery guarantees rest on, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from consumer.settings import Settings
+
+
+def consumer_config(
+    settings: Settings, on_error: Callable[[Any], None], on_stats: Callable[[str], None]
+) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        **settings.librdkafka_properties(),
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "group.id": settings.consumer_group,
+        "auto.offset.reset": "earliest",
+        # Statistics feed the lag gauge and broker reachability every few seconds.
+        "statistics.interval.ms": 5000,
+        "error_cb": on_error,
+        "stats_cb": on_stats,
+    }
+    config.setdefault("partition.assignment.strategy", "cooperative-sticky")
+    if settings.processing_guarantee == "exactly_once":
+        # Offsets travel inside the producer's transaction; the consumer never commits itself.
+        config["enable.auto.commit"] = False
+        config["isolation.level"] = "read_committed"
+    else:
+        # at_least_once: the loop stores an offset only after the broker acknowledged that
+        # message's output or dead letter; librdkafka then commits stored offsets periodically,
+        # and the loop commits them on revocation and at shutdown.
+        config["enable.auto.commit"] = True
+        config["enable.auto.offset.store"] = False
+    return config
+
+
+def producer_config(settings: Settings, on_delivery_error: Callable[..., None]) -> dict[str, Any]:
+    config: dict[str, Any] = {
+        **settings.librdkafka_properties(),
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        "acks": "all",
+        "enable.idempotence": True,
+        "on_delivery": on_delivery_error,
+        # A batch is acknowledged when flush() leaves nothing queued and no error was reported.
+        "delivery.report.only.error": True,
+    }
+    config.setdefault("linger.ms", 5)
+    config.setdefault("compression.type", "lz4")
+    if settings.processing_guarantee == "exactly_once":
+        config["transactional.id"] = settings.effective_transactional_id
+    return config
+
+
+def admin_config(settings: Settings) -> dict[str, Any]:
+    return {
+        **settings.librdkafka_properties(),
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+    }

@@ -1,0 +1,123 @@
+"""Prometheus metrics of the scoring consumer, on a registry passed in (never the global one)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+Outcome = Literal["scored", "rejected", "failed"]
+Stage = Literal["decode", "score", "publish", "commit"]
+
+# Every metric the consumer exports; deploy/k8s alerts and the dashboard may use only these.
+METRIC_NAMES = (
+    "scorer_messages_total",
+    "scorer_batch_size",
+    "scorer_batch_duration_seconds",
+    "scorer_end_to_end_latency_seconds",
+    "scorer_consumer_lag",
+    "scorer_model_info",
+    "scorer_rebalances_total",
+    "scorer_ready",
+    "scorer_producer_queue_full_total",
+    "scorer_transactions_aborted_total",
+)
+
+_BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+_STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass(frozen=True)
+class ScorerMetrics:
+    """The consumer's metrics, registered on ``registry``."""
+
+    registry: CollectorRegistry
+    messages: Counter
+    batch_size: Histogram
+    batch_duration: Histogram
+    end_to_end_latency: Histogram
+    consumer_lag: Gauge
+    model_info: Gauge
+    rebalances: Counter
+    ready: Gauge
+    producer_queue_full: Counter
+    transactions_aborted: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> ScorerMetrics:
+        messages = Counter(
+            "scorer_messages",
+            "Input messages by outcome: scored, rejected (dead-lettered) or failed (retried).",
+            ["outcome"],
+            registry=registry,
+        )
+        for outcome in ("scored", "rejected", "failed"):
+            messages.labels(outcome=outcome)
+        batch_duration = Histogram(
+            "scorer_batch_duration_seconds",
+            "Time spent per batch in each stage.",
+            ["stage"],
+            buckets=_STAGE_BUCKETS,
+            registry=registry,
+        )
+        for stage in ("decode", "score", "publish", "commit"):
+            batch_duration.labels(stage=stage)
+        return cls(
+            registry=registry,
+            messages=messages,
+            batch_size=Histogram(
+                "scorer_batch_size",
+                "Messages per consumed batch.",
+                buckets=_BATCH_SIZE_BUCKETS,
+                registry=registry,
+            ),
+            batch_duration=batch_duration,
+            end_to_end_latency=Histogram(
+                "scorer_end_to_end_latency_seconds",
+                "From the input record's timestamp to the broker's acknowledgement of its output.",
+                buckets=_LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "scorer_consumer_lag",
+                "High watermark minus the consumed position, per assigned input partition.",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            model_info=Gauge(
+                "scorer_model_info",
+                "The model build in service (value 1).",
+                ["build_id", "variant", "git_sha"],
+                registry=registry,
+            ),
+            rebalances=Counter(
+                "scorer_rebalances",
+                "Partition assignments and revocations.",
+                ["kind"],
+                registry=registry,
+            ),
+            ready=Gauge(
+                "scorer_ready",
+                "1 when the model gates passed and the consumer holds its assignment.",
+                registry=registry,
+            ),
+            producer_queue_full=Counter(
+                "scorer_producer_queue_full",
+                "Times the producer's local queue was full and consumption paused.",
+                registry=registry,
+            ),
+            transactions_aborted=Counter(
+                "scorer_transactions_aborted",
+                "exactly_once batches aborted and re-read from the committed position.",
+                registry=registry,
+            ),
+        )
+
+    def count(self, outcome: Outcome, n: int = 1) -> None:
+        if n:
+            self.messages.labels(outcome=outcome).inc(n)
+
+    def observe_stage(self, stage: Stage, seconds: float) -> None:
+        self.batch_duration.labels(stage=stage).observe(seconds)

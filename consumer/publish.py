@@ -1,0 +1,153 @@
+"""Publish: scored records to OUTPUT_TOPIC, rejections to DLQ_TOPIC, and wait for the acks.
+
+The producer reports only failed deliveries (``delivery.report.only.error``), so a batch is
+acknowledged when ``flush`` leaves nothing queued and no error was reported meanwhile.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import orjson
+from confluent_kafka import KafkaError, Message, Producer
+
+from consumer.decode import MessageLike, Rejection
+from consumer.errors import PublishError
+from consumer.metrics import ScorerMetrics
+from consumer.scoring import ModelInfo
+from contract.schema import CONTRACT_VERSION, SessionEvent
+
+logger = logging.getLogger(__name__)
+
+# Dead letters keep the original bytes, up to this size; a longer value is cut and says so in a
+# header, so that a huge poison message cannot also be too large for the dead-letter topic.
+DLQ_MAX_PAYLOAD_BYTES = 512 * 1024
+
+
+def rfc3339_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def output_records(
+    events: Sequence[SessionEvent],
+    messages: Sequence[MessageLike],
+    probabilities: npt.NDArray[np.float64],
+    info: ModelInfo,
+    scored_at: str,
+) -> list[bytes]:
+    """One JSON record per scored event (schema: consumer/output_record.schema.json)."""
+    records = []
+    for event, message, probability in zip(events, messages, probabilities.tolist(), strict=True):
+        record: dict[str, Any] = {
+            "session_id": event.session_id,
+            "probability": probability,
+            "label": probability >= info.threshold,
+            "threshold": info.threshold,
+            "model_build_id": info.build_id,
+            "model_variant": info.variant,
+            "contract_version": CONTRACT_VERSION,
+            "scored_at": scored_at,
+            "source": {
+                "topic": message.topic(),
+                "partition": message.partition(),
+                "offset": message.offset(),
+            },
+        }
+        if event.event_time is not None:
+            record["event_time"] = event_time_text(event)
+        records.append(orjson.dumps(record))
+    return records
+
+
+def event_time_text(event: SessionEvent) -> str | None:
+    """The event's time as RFC 3339 text."""
+    value = event.event_time
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def dead_letter_headers(rejection: Rejection, payload_size: int) -> list[tuple[str, bytes]]:
+    message = rejection.message
+    headers = [
+        ("error.type", rejection.error_type.encode()),
+        ("error.field", rejection.field.encode()),
+        ("error.message", rejection.reason.encode("utf-8", "replace")[:4096]),
+        ("source.topic", (message.topic() or "").encode()),
+        ("source.partition", str(message.partition()).encode()),
+        ("source.offset", str(message.offset()).encode()),
+        ("contract.version", CONTRACT_VERSION.encode()),
+    ]
+    if payload_size > DLQ_MAX_PAYLOAD_BYTES:
+        headers.append(("payload.truncated_from_bytes", str(payload_size).encode()))
+    return headers
+
+
+class DeliveryErrors(list[str]):
+    """The producer's delivery callback; with only-error reports it sees failures only."""
+
+    def __call__(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self.append(f"{message.topic()}: {error.str()}")
+
+
+class Publisher:
+    """Produces a batch's records and waits for the broker to acknowledge all of them."""
+
+    def __init__(self, producer: Producer, metrics: ScorerMetrics, errors: DeliveryErrors) -> None:
+        self._producer = producer
+        self._metrics = metrics
+        self._errors = errors
+
+    def produce(self, topic: str, value: bytes, key: bytes | None, headers: Any = None) -> None:
+        """Produce one record; when the local queue is full, wait (consumption pauses meanwhile)."""
+        while True:
+            try:
+                self._producer.produce(topic, value=value, key=key, headers=headers)
+                return
+            except BufferError:
+                self._metrics.producer_queue_full.inc()
+                self._producer.poll(0.05)
+
+    def produce_outputs(
+        self, topic: str, records: Sequence[bytes], messages: Sequence[MessageLike]
+    ) -> None:
+        for record, message in zip(records, messages, strict=True):
+            self.produce(topic, record, message.key())
+
+    def produce_dead_letters(self, topic: str, rejections: Sequence[Rejection]) -> None:
+        for rejection in rejections:
+            value = rejection.message.value() or b""
+            headers = dead_letter_headers(rejection, len(value))
+            self.produce(
+                topic, value[:DLQ_MAX_PAYLOAD_BYTES], rejection.message.key(), headers=headers
+            )
+
+    def poll(self) -> None:
+        self._producer.poll(0)
+
+    def wait_acknowledged(self, timeout_s: float) -> None:
+        """Block until every produced record is acknowledged; raise PublishError otherwise."""
+        deadline = time.monotonic() + timeout_s
+        remaining = self._producer.flush(timeout_s)
+        while remaining and time.monotonic() < deadline:
+            remaining = self._producer.flush(max(0.0, deadline - time.monotonic()))
+        if remaining:
+            # Drop what never left this process so that its late failure reports cannot be
+            # mistaken for the next batch's; the caller re-reads this batch from its offsets.
+            self._producer.purge(in_queue=True, in_flight=False)
+            self._producer.flush(0)
+            self._errors.clear()
+            raise PublishError("*", f"{remaining} records not acknowledged within {timeout_s}s")
+        errors = list(self._errors)
+        self._errors.clear()
+        if errors:
+            raise PublishError(errors[0].split(":", 1)[0], f"{len(errors)} failed: {errors[0]}")

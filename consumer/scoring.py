@@ -1,0 +1,70 @@
+"""Score: validated events in, purchase probabilities out, in one vectorised call per batch."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from contract.frame import events_to_frame
+from contract.schema import SessionEvent
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the output records and ``scorer_model_info`` say about the model in service."""
+
+    build_id: str
+    variant: str
+    git_sha: str
+    threshold: float
+
+
+class Scorer:
+    """The loaded pipeline (the artifact is the reference) plus its decision threshold."""
+
+    def __init__(self, pipeline: Any, info: ModelInfo) -> None:
+        self._pipeline = pipeline
+        self.info = info
+
+    def score(self, events: Sequence[SessionEvent]) -> npt.NDArray[np.float64]:
+        """Probability of a purchase for each event, in the events' order."""
+        if not events:
+            return np.empty(0, dtype=np.float64)
+        frame = events_to_frame(events)
+        probabilities = self._pipeline.predict_proba(frame)[:, 1]
+        return np.asarray(probabilities, dtype=np.float64)
+
+
+def score_isolating_failures(
+    scorer: Scorer, events: Sequence[SessionEvent]
+) -> tuple[npt.NDArray[np.float64], list[tuple[int, str]]]:
+    """Score a batch; if the batched call fails, score one by one to find the culprits.
+
+    Returns the probabilities of the events that scored (NaN marks a failed one) and the
+    index and reason of each event that could not be scored, for the dead-letter topic.
+    """
+    try:
+        return _finite_or_raise(scorer.score(events)), []
+    except Exception:  # a validated event must never take the batch down; isolate it
+        logger.exception("batched scoring failed; retrying events one by one")
+    probabilities = np.full(len(events), np.nan, dtype=np.float64)
+    failures: list[tuple[int, str]] = []
+    for index, event in enumerate(events):
+        try:
+            probabilities[index] = _finite_or_raise(scorer.score([event]))[0]
+        except Exception as exc:
+            failures.append((index, f"{type(exc).__name__}: {exc}"))
+    return probabilities, failures
+
+
+def _finite_or_raise(probabilities: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    if not np.all(np.isfinite(probabilities)):
+        raise ValueError("the model returned a non-finite probability")
+    return probabilities

@@ -1,0 +1,69 @@
+"""Fixtures for the consumer's integration tests: a real build, fresh topics, real processes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.builds import train_tiny_build
+from tests.integration.consumer.process import ConsumerProcess
+
+
+@dataclass(frozen=True)
+class Topics:
+    input: str
+    output: str
+    dlq: str
+
+
+@pytest.fixture(scope="session")
+def model_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real build (both variants) trained on generated sessions, shared by the session."""
+    return train_tiny_build(tmp_path_factory.mktemp("registry") / "builds")
+
+
+@pytest.fixture
+def model_uri(model_build: Path) -> str:
+    return (model_build / "best_model_full.joblib").as_uri()
+
+
+@pytest.fixture
+def topics(topic_factory: Callable[..., str]) -> Topics:
+    return Topics(
+        input=topic_factory(partitions=3), output=topic_factory(partitions=3), dlq=topic_factory()
+    )
+
+
+ConsumerFactory = Callable[..., ConsumerProcess]
+
+
+@pytest.fixture
+def start_consumer(
+    kafka_bootstrap: str,
+    group_factory: Callable[[], str],
+    model_uri: str,
+    tmp_path: Path,
+) -> Iterator[ConsumerFactory]:
+    """Start ``python -m consumer`` processes; each is killed at teardown if still running."""
+    started: list[ConsumerProcess] = []
+
+    def start(topics: Topics, group: str | None = None, **env: str) -> ConsumerProcess:
+        settings = {
+            "MODEL_URI": model_uri,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "INPUT_TOPIC": topics.input,
+            "OUTPUT_TOPIC": topics.output,
+            "DLQ_TOPIC": topics.dlq,
+            "CONSUMER_GROUP": group or group_factory(),
+            **env,
+        }
+        process = ConsumerProcess(settings, tmp_path / f"consumer-{len(started)}.log")
+        started.append(process.start())
+        return process
+
+    yield start
+    for process in started:
+        process.ensure_stopped()

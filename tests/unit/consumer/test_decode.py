@@ -1,0 +1,69 @@
+"""Decode: every kind of bad bytes becomes a Rejection with a reason; valid events pass."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from consumer.decode import Rejection, decode_batch, decode_message
+from tests.unit.consumer.fakes import FakeMessage, valid_event
+
+
+def test_valid_event_decodes() -> None:
+    event = decode_message(FakeMessage(json.dumps(valid_event()).encode()), 65_536)
+    assert not isinstance(event, Rejection)
+    assert event.session_id == "s-1"
+
+
+@pytest.mark.parametrize(
+    ("value", "error_type", "field"),
+    [
+        (None, "empty_value", "<message>"),
+        (b"", "empty_value", "<message>"),
+        (b"\xff\xfe\x00garbage", "invalid_utf8", "<message>"),
+        (b"{not json", "invalid_json", "<root>"),
+        (b"[1, 2]", "not_an_object", "<root>"),
+        (json.dumps({**valid_event(), "Browser": "2"}).encode(), "int_type", "Browser"),
+        (json.dumps({**valid_event(), "BounceRates": 1.5}).encode(), "less_than_equal", None),
+        (json.dumps({**valid_event(), "Revenue": True}).encode(), "label_not_allowed", "Revenue"),
+        (json.dumps({**valid_event(), "extra": 1}).encode(), "extra_forbidden", "extra"),
+        (
+            json.dumps({k: v for k, v in valid_event().items() if k != "Month"}).encode(),
+            "missing",
+            "Month",
+        ),
+        (
+            json.dumps(valid_event()).replace('"ExitRates": 0.02', '"ExitRates": NaN').encode(),
+            None,
+            "ExitRates",
+        ),
+    ],
+)
+def test_bad_messages_are_rejected_with_a_reason(
+    value: bytes | None, error_type: str | None, field: str | None
+) -> None:
+    decoded = decode_message(FakeMessage(value), 65_536)
+    assert isinstance(decoded, Rejection)
+    if error_type is not None:
+        assert decoded.error_type == error_type
+    if field is not None:
+        assert decoded.field == field
+    assert decoded.reason
+
+
+def test_oversized_message_is_rejected_before_parsing() -> None:
+    big = json.dumps({**valid_event(), "session_id": "x" * 5000}).encode()
+    decoded = decode_message(FakeMessage(big), 1024)
+    assert isinstance(decoded, Rejection)
+    assert decoded.error_type == "message_too_large"
+    assert "1024" in decoded.reason
+
+
+def test_batch_keeps_events_aligned_with_their_messages() -> None:
+    messages = [FakeMessage(json.dumps(valid_event(f"s-{i}")).encode(), offset=i) for i in range(5)]
+    messages.insert(2, FakeMessage(b"nope", offset=99))
+    decoded = decode_batch(messages, 65_536)
+    assert [e.session_id for e in decoded.events] == [f"s-{i}" for i in range(5)]
+    assert [m.offset() for m in decoded.messages] == [0, 1, 2, 3, 4]
+    assert [r.message.offset() for r in decoded.rejections] == [99]

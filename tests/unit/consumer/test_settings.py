@@ -1,0 +1,78 @@
+"""Settings: read once from the environment; a bad one names its variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from consumer.errors import SettingsError
+from consumer.settings import load_settings
+
+BASE = {"MODEL_URI": "/models/b1/best_model_full.joblib", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
+
+
+def test_defaults_and_required_values() -> None:
+    settings = load_settings(BASE)
+    assert settings.processing_guarantee == "at_least_once"
+    assert settings.input_topic == "sessions"
+    assert settings.model_path == Path("/models/b1/best_model_full.joblib")
+    assert settings.librdkafka_properties() == {}
+
+
+def test_file_uri_is_a_path() -> None:
+    settings = load_settings({**BASE, "MODEL_URI": "file:///models/b%202/best_model_full.joblib"})
+    assert settings.model_path == Path("/models/b 2/best_model_full.joblib")
+
+
+def test_kafka_properties_pass_through_with_dots() -> None:
+    settings = load_settings(
+        {**BASE, "KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "KAFKA_SASL_MECHANISM": "PLAIN"}
+    )
+    assert settings.librdkafka_properties() == {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN",
+    }
+
+
+def test_secret_read_from_file_and_hidden_in_repr(tmp_path: Path) -> None:
+    secret = tmp_path / "password"
+    secret.write_text("s3cret\n")
+    settings = load_settings({**BASE, "KAFKA_SASL_PASSWORD_FILE": str(secret)})
+    assert settings.librdkafka_properties()["sasl.password"] == "s3cret"
+    assert "s3cret" not in repr(settings)
+
+
+def test_missing_secret_file_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, "KAFKA_SASL_PASSWORD_FILE": str(tmp_path / "absent")})
+    assert caught.value.variable == "KAFKA_SASL_PASSWORD_FILE"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PROCESSING_GUARANTEE", "at_most_once"),
+        ("BATCH_MAX_MESSAGES", "0"),
+        ("BATCH_MAX_MESSAGES", "many"),
+        ("BATCH_MAX_WAIT_MS", "-5"),
+        ("METRICS_PORT", "70000"),
+        ("MODEL_URI", "s3://bucket/model.joblib"),
+        ("OUTPUT_TOPIC", "sessions"),
+        ("KAFKA_ENABLE_AUTO_COMMIT", "false"),
+    ],
+)
+def test_bad_setting_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        load_settings({**BASE, variable: value})
+    assert caught.value.variable == variable or (
+        variable == "OUTPUT_TOPIC" and "OUTPUT_TOPIC" in str(caught.value)
+    )
+
+
+@pytest.mark.parametrize("missing", ["MODEL_URI", "KAFKA_BOOTSTRAP_SERVERS"])
+def test_required_setting_missing(missing: str) -> None:
+    environ = {k: v for k, v in BASE.items() if k != missing}
+    with pytest.raises(SettingsError) as caught:
+        load_settings(environ)
+    assert caught.value.variable == missing
