@@ -12,11 +12,13 @@ DATA ?= ../shared/data/online_shoppers_intention.csv
 REGISTRY ?= registry
 N_ITER ?= 20
 PYTEST_ARGS ?=
+KUSTOMIZE_VERSION := 5.7.1
+KUSTOMIZE := $(TOOLS)/bin/kustomize
 
-.PHONY: help install lint test test-unit test-integration train demo bench clean broker-start broker-stop
+.PHONY: help install render-k8s lint test test-unit test-integration train demo bench clean broker-start broker-stop
 
 help: ## list targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
 $(UV):
 	$(PYTHON_BOOTSTRAP) -m venv $(TOOLS)
@@ -26,7 +28,19 @@ $(VENV)/.installed: $(UV) uv.lock pyproject.toml
 	$(UV) sync --frozen --python $(PYTHON_BOOTSTRAP)
 	@touch $@
 
-install: $(VENV)/.installed ## create .venv with the locked dependencies and the project
+install: $(VENV)/.installed $(KUSTOMIZE) ## create .venv with the locked dependencies and the project
+
+# deploy/k8s: kustomize, built from the Go module proxy (~30 s once), for the manifest tests.
+$(KUSTOMIZE):
+	mkdir -p $(TOOLS)/bin
+	GOBIN=$(abspath $(TOOLS))/bin GOFLAGS=-buildvcs=false go install sigs.k8s.io/kustomize/kustomize/v5@v$(KUSTOMIZE_VERSION)
+
+render-k8s: $(KUSTOMIZE) ## render every deploy/k8s overlay into build/k8s/<overlay>.yaml
+	@mkdir -p build/k8s
+	@for dir in $$(find deploy/k8s/overlays -name kustomization.yaml -printf '%h\n' | sort); do \
+		out=build/k8s/$$(echo $${dir#deploy/k8s/overlays/} | tr / -).yaml; \
+		$(KUSTOMIZE) build $$dir > $$out && echo "$$dir -> $$out"; \
+	done
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check contract training consumer tests benchmarks
@@ -44,6 +58,15 @@ test-integration: install ## integration tests only (real broker)
 
 train: install ## train both variants on the shared dataset into $(REGISTRY)/
 	$(PY) -m training --data $(DATA) --out $(REGISTRY) --n-iter $(N_ITER)
+
+demo: install ## the main job: local broker, training (if no build), consumer, replay, summary
+	$(PY) deploy/local/demo.py --data $(DATA) --registry $(REGISTRY) $(DEMO_ARGS)
+
+broker-start: ## start a local Kafka broker by hand (BROKER_NAME=dev, BROKER_ARGS="--sasl --port 9092")
+	deploy/local/kafka.sh start --name $(or $(BROKER_NAME),dev) $(BROKER_ARGS)
+
+broker-stop: ## stop that broker and remove its data (BROKER_STOP_ARGS=--keep-data keeps it)
+	deploy/local/kafka.sh stop --name $(or $(BROKER_NAME),dev) $(BROKER_STOP_ARGS)
 
 clean: ## remove caches and local broker data (keeps .venv)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .local/kafka/data

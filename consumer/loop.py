@@ -299,6 +299,8 @@ class ScoringLoop:
         """FAULT_CRASH_BEFORE_COMMIT_BATCH: die between producing and committing, on purpose."""
         self._batches_produced += 1
         if self._batches_produced == self._settings.fault_crash_before_commit_batch:
+            # Make sure the records really are in the log (uncommitted) before dying.
+            self._producer.flush(_TRANSACTION_TIMEOUT_S)
             logger.warning(
                 "fault injection: SIGKILL before commit of batch %d", self._batches_produced
             )

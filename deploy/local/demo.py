@@ -1,0 +1,281 @@
+"""The main job, end to end on this machine: ``make demo``.
+
+Starts a local Kafka broker, trains a build when none exists, starts the scoring consumer,
+replays the dataset's rows as session events (plus a few malformed messages) at a steady rate,
+and prints a summary. Everything it started is stopped at the end unless ``--keep-running``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from confluent_kafka.admin import AdminClient, NewTopic
+from tqdm import tqdm
+
+from consumer.replay import KeyValue, produce_messages, read_topic
+from contract.frame import dataset_row_to_event_dict
+
+REPO = Path(__file__).resolve().parents[2]
+KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
+BROKER_NAME = "demo"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started_broker = False
+    consumer: subprocess.Popen[bytes] | None = None
+    try:
+        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+        if not bootstrap:
+            print("==> starting a local Kafka broker (first run resolves its jars from Maven)")
+            bootstrap = start_broker()
+            started_broker = True
+        print(f"    broker at {bootstrap}")
+        artifact = find_or_train(args.registry, args.data, args.n_iter, args.variant)
+        print(f"==> model {artifact}")
+        topics = create_topics(bootstrap, args.partitions)
+        consumer, metrics_url = start_consumer(bootstrap, topics, artifact, args)
+        wait_ready(consumer, metrics_url)
+        summary = replay_and_measure(bootstrap, topics, args)
+        summary["metrics"] = metrics_url
+        print_summary(summary)
+        if args.keep_running:
+            print(f"\nKept running: {metrics_url}/metrics — press Ctrl-C to stop everything.")
+            signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        return 0
+    finally:
+        if consumer is not None and consumer.poll() is None:
+            consumer.send_signal(signal.SIGTERM)
+            code = consumer.wait(60)
+            print(f"==> consumer stopped (exit {code})")
+        if started_broker:
+            subprocess.run([str(KAFKA_SH), "stop", "--name", BROKER_NAME], check=False)
+            print("==> broker stopped")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--data", default=str(REPO.parent / "shared/data/online_shoppers_intention.csv")
+    )
+    parser.add_argument("--registry", type=Path, default=REPO / "registry")
+    parser.add_argument("--variant", default="full", choices=["full", "no_page_values"])
+    parser.add_argument("--n-iter", type=int, default=4, help="search budget when training")
+    parser.add_argument("--rate", type=float, default=2000, help="events per second replayed")
+    parser.add_argument("--partitions", type=int, default=3)
+    parser.add_argument("--malformed", type=int, default=8, help="bad messages mixed in")
+    parser.add_argument("--keep-running", action="store_true", help="leave it up for /metrics")
+    return parser.parse_args(argv)
+
+
+def start_broker() -> str:
+    result = subprocess.run(
+        [str(KAFKA_SH), "start", "--name", BROKER_NAME], check=True, capture_output=True, text=True
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def find_or_train(registry: Path, data: str, n_iter: int, variant: str) -> Path:
+    """The newest complete build in the registry; train one (small budget) when there is none."""
+    name = f"best_model_{variant}.joblib"
+    builds = sorted(p for p in registry.glob("*/manifest.json")) if registry.exists() else []
+    if builds:
+        return builds[-1].parent / name
+    print(f"==> no build in {registry}: training one (--n-iter {n_iter}); this takes a few minutes")
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "--data",
+            data,
+            "--out",
+            str(registry),
+            "--n-iter",
+            str(n_iter),
+        ],
+        check=True,
+    )
+    return sorted(registry.glob("*/manifest.json"))[-1].parent / name
+
+
+def create_topics(bootstrap: str, partitions: int) -> dict[str, str]:
+    run = uuid.uuid4().hex[:8]
+    topics = {
+        "input": f"demo-sessions-{run}",
+        "output": f"demo-scores-{run}",
+        "dlq": f"demo-dlq-{run}",
+    }
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics(
+        [
+            NewTopic(topics["input"], partitions, 1),
+            NewTopic(topics["output"], partitions, 1),
+            NewTopic(topics["dlq"], 1, 1),
+        ]
+    )
+    for future in futures.values():
+        future.result(30)
+    return topics
+
+
+def start_consumer(
+    bootstrap: str, topics: dict[str, str], artifact: Path, args: argparse.Namespace
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = 9400 if args.keep_running else 0
+    port = free_port() if port == 0 else port
+    env = {
+        **os.environ,
+        "MODEL_URI": artifact.as_uri(),
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "INPUT_TOPIC": topics["input"],
+        "OUTPUT_TOPIC": topics["output"],
+        "DLQ_TOPIC": topics["dlq"],
+        "CONSUMER_GROUP": f"demo-{topics['input']}",
+        "METRICS_PORT": str(port),
+        "LOG_FORMAT": "text",
+        "LOG_LEVEL": "WARNING",
+    }
+    print("==> starting the consumer")
+    process = subprocess.Popen([sys.executable, "-m", "consumer"], env=env, cwd=REPO)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_ready(consumer: subprocess.Popen[bytes], metrics_url: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if consumer.poll() is not None:
+            raise SystemExit(f"the consumer exited with status {consumer.returncode}")
+        try:
+            with urllib.request.urlopen(metrics_url + "/readyz", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise SystemExit("the consumer did not become ready within 120 s")
+
+
+def malformed_messages(count: int, good: dict[str, object]) -> list[KeyValue]:
+    kinds: list[bytes] = [
+        b"{not json at all",
+        json.dumps({**good, "Revenue": True}).encode(),
+        json.dumps({**good, "BounceRates": 7.0}).encode(),
+        json.dumps({k: v for k, v in good.items() if k != "Month"}).encode(),
+        json.dumps({**good, "ProductRelated": "lots"}).encode(),
+        b"\xff\xfe binary",
+        json.dumps({**good, "Month": "Smarch"}).encode(),
+        json.dumps({**good, "session_id": ""}).encode(),
+    ]
+    return [(f"malformed-{i}".encode(), kinds[i % len(kinds)]) for i in range(count)]
+
+
+def dataset_messages(data: str, malformed: int) -> list[KeyValue]:
+    frame = pd.read_csv(data)
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    events = []
+    for row in frame.to_dict(orient="records"):
+        event = dataset_row_to_event_dict(row, session_id=f"demo-{uuid.uuid4().hex[:12]}")
+        event["event_time"] = now
+        events.append(event)
+    messages: list[KeyValue] = [
+        (str(e["session_id"]).encode(), json.dumps(e).encode()) for e in events
+    ]
+    step = max(1, len(messages) // max(1, malformed))
+    for i, bad in enumerate(malformed_messages(malformed, events[0])):
+        messages.insert(min(len(messages), (i + 1) * step), bad)
+    return messages
+
+
+def paced(messages: list[KeyValue], rate: float) -> Iterator[KeyValue]:
+    start = time.monotonic()
+    for index, message in enumerate(messages):
+        due = start + index / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        yield message
+
+
+def replay_and_measure(
+    bootstrap: str, topics: dict[str, str], args: argparse.Namespace
+) -> dict[str, object]:
+    messages = dataset_messages(args.data, args.malformed)
+    print(f"==> replaying {len(messages)} messages at {args.rate:.0f}/s into {topics['input']}")
+    started = time.monotonic()
+    with tqdm(total=len(messages), unit="ev", desc="replay") as bar:
+        produced = produce_messages(
+            bootstrap, topics["input"], paced(messages, args.rate), on_progress=bar.update
+        )
+    replay_seconds = time.monotonic() - started
+    inputs = read_topic(bootstrap, topics["input"], produced, idle_s=0.5)
+    scored = read_topic(bootstrap, topics["output"], produced - args.malformed, timeout_s=120)
+    dead = read_topic(bootstrap, topics["dlq"], args.malformed, timeout_s=30, idle_s=0.5)
+    input_ts = {(r.partition, r.offset): r.timestamp_ms for r in inputs}
+    latencies = np.array(
+        [
+            r.timestamp_ms
+            - input_ts[(r.json()["source"]["partition"], r.json()["source"]["offset"])]
+            for r in scored
+        ]
+    )
+    out_ts = np.array([r.timestamp_ms for r in scored])
+    span_s = max(1e-3, (out_ts.max() - min(input_ts.values())) / 1000) if len(out_ts) else 0
+    return {
+        "events_in": produced,
+        "scored": len(scored),
+        "dead_lettered": len(dead),
+        "unaccounted": produced - len(scored) - len(dead),
+        "replay_rate": produced / replay_seconds,
+        "throughput": len(scored) / span_s if span_s else 0.0,
+        "latency_p50_ms": float(np.percentile(latencies, 50)) if len(latencies) else None,
+        "latency_p99_ms": float(np.percentile(latencies, 99)) if len(latencies) else None,
+        "dead_letter_reasons": sorted({r.headers.get("error.type", b"").decode() for r in dead}),
+        "examples": [r.json() for r in scored[:3]],
+        "positives": sum(1 for r in scored if r.json()["label"]),
+    }
+
+
+def print_summary(summary: dict[str, object]) -> None:
+    print("\n================ summary ================")
+    print(f"events in           {summary['events_in']:>10,}")
+    print(f"scored              {summary['scored']:>10,}")
+    print(f"  labelled purchase {summary['positives']:>10,}")
+    print(f"dead-lettered       {summary['dead_lettered']:>10,}  {summary['dead_letter_reasons']}")
+    print(f"unaccounted         {summary['unaccounted']:>10,}")
+    print(f"replay rate         {summary['replay_rate']:>10,.0f} events/s offered")
+    print(f"throughput          {summary['throughput']:>10,.0f} events/s scored")
+    print(
+        f"end-to-end latency  p50 {summary['latency_p50_ms']:.1f} ms   "
+        f"p99 {summary['latency_p99_ms']:.1f} ms   (input record time -> output record time)"
+    )
+    print("a few output records:")
+    for example in summary["examples"]:  # type: ignore[attr-defined]
+        print("  " + json.dumps(example))
+    if summary["unaccounted"]:
+        raise SystemExit(f"{summary['unaccounted']} events are unaccounted for")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""Alerts and the dashboard use only what the consumer exports: every PromQL expression parses
+(a real PromQL parser), every metric it selects is a sample name in the consumer's exposition,
+every label it matches exists on that metric, and every runbook anchor exists."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, get_args
+
+import promql_parser
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.parser import text_string_to_metric_families
+
+from consumer.metrics import METRIC_NAMES, Outcome, ScorerMetrics, Stage
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+BASE = REPO_ROOT / "deploy" / "k8s" / "base"
+RULES_FILE = BASE / "prometheusrule.yaml"
+DASHBOARD_FILE = BASE / "dashboards" / "shopper-intent.json"
+OPERATIONS_DOC = REPO_ROOT / "docs" / "operations.md"
+# Labels Prometheus attaches to every scraped sample (target labels), not the consumer.
+TARGET_LABELS = {"job", "namespace", "pod", "instance", "service", "container", "endpoint"}
+# Values the consumer gives its enumerated labels.
+LABEL_VALUES = {"outcome": set(get_args(Outcome)), "stage": set(get_args(Stage))}
+# Grafana template variables, replaced by values of the right shape before parsing.
+GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$namespace": "ns"}
+REQUIRED_ALERTS = {
+    "ShopperScorerLagGrowing",
+    "ShopperScorerDeadLetterRate",
+    "ShopperScorerLatencyHigh",
+    "ShopperScorerNothingScored",
+    "ShopperScorerNotReady",
+}
+
+Rendered = Any  # conftest.Rendered
+RenderFn = Callable[[str], Rendered]
+
+
+@pytest.fixture(scope="module")
+def exposition() -> dict[str, set[str]]:
+    """Sample name -> its label names, from a real ``generate_latest`` of ScorerMetrics.
+
+    Labelled metrics without children expose no sample, so each gets one child first.
+    """
+    metrics = ScorerMetrics.create(CollectorRegistry())
+    for item in fields(metrics):
+        metric = getattr(metrics, item.name)
+        if isinstance(metric, MetricWrapperBase) and metric._labelnames:
+            metric.labels(*("0" for _ in metric._labelnames))
+    text = generate_latest(metrics.registry).decode()
+    samples: dict[str, set[str]] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, set()).update(sample.labels)
+    return samples
+
+
+@dataclass(frozen=True)
+class Selector:
+    name: str
+    labels: dict[str, str]
+
+
+def selectors(expr: str) -> list[Selector]:
+    """Parse ``expr`` (ValueError if it is not PromQL) and return its vector selectors."""
+    found: list[Selector] = []
+
+    def visit(node: promql_parser.Expr) -> None:
+        if isinstance(node, promql_parser.VectorSelector):
+            assert node.name, f"selector without a metric name in {expr!r}"
+            labels = {m.name: m.value for m in node.matchers.matchers}
+            found.append(Selector(node.name, labels))
+
+    promql_parser.walk(promql_parser.parse(expr), visit)
+    return found
+
+
+def check_expression(expr: str, exposition: dict[str, set[str]], where: str) -> set[str]:
+    try:
+        found = selectors(expr)
+    except ValueError as exc:
+        pytest.fail(f"{where}: not valid PromQL ({exc}): {expr}")
+    assert found, f"{where}: selects no metric"
+    for selector in found:
+        assert selector.name in exposition, (
+            f"{where}: {selector.name} is not exported by the consumer "
+            f"(exported samples: {sorted(exposition)})"
+        )
+        unknown = set(selector.labels) - exposition[selector.name] - TARGET_LABELS
+        assert not unknown, f"{where}: {selector.name} has no label {sorted(unknown)}"
+        for label, allowed in LABEL_VALUES.items():
+            if label in selector.labels:
+                assert selector.labels[label] in allowed, f"{where}: {label}={selector.labels}"
+    return {selector.name for selector in found}
+
+
+def alert_rules() -> Iterator[dict[str, Any]]:
+    rule_doc = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    for group in rule_doc["spec"]["groups"]:
+        yield from group["rules"]
+
+
+def dashboard_targets(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for panel in dashboard["panels"]:
+        for target in panel.get("targets", []):
+            yield panel["title"], target["expr"]
+
+
+def substitute_grafana_variables(expr: str) -> str:
+    for variable, value in GRAFANA_VARIABLES.items():
+        expr = expr.replace(variable, value)
+    assert "$" not in expr, f"unknown Grafana variable in {expr!r}"
+    return expr
+
+
+def github_anchors(markdown: str) -> set[str]:
+    """Anchors GitHub derives from headings: lower case, punctuation dropped, spaces to '-'."""
+    anchors = set()
+    for heading in re.findall(r"^#{1,6}\s+(.+?)\s*$", markdown, re.MULTILINE):
+        slug = re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+        anchors.add(slug)
+    return anchors
+
+
+def test_metric_names_match_the_exposition(exposition: dict[str, set[str]]) -> None:
+    """METRIC_NAMES and the real exposition agree (counters as ``_total``, histograms by
+    ``_bucket``), so a name check against either is a check against both."""
+    families = set()
+    for sample in exposition:
+        for suffix in ("_bucket", "_sum", "_count", "_created"):
+            sample = sample.removesuffix(suffix)
+        families.add(sample)
+    assert set(METRIC_NAMES) <= families | {name + "_total" for name in families}
+    assert {"scorer_messages_total", "scorer_end_to_end_latency_seconds_bucket"} <= set(exposition)
+
+
+def test_selector_check_is_not_vacuous(exposition: dict[str, set[str]]) -> None:
+    with pytest.raises(AssertionError, match="not exported"):
+        check_expression("rate(scorer_messages[5m])", exposition, "probe")
+    with pytest.raises(AssertionError, match="no label"):
+        check_expression('scorer_ready{outcome="scored"}', exposition, "probe")
+    with pytest.raises(pytest.fail.Exception, match="not valid PromQL"):
+        check_expression("sum(rate(scorer_messages_total[5m])", exposition, "probe")
+
+
+def test_alerts_use_only_exported_metrics(exposition: dict[str, set[str]]) -> None:
+    names = set()
+    for rule in alert_rules():
+        names |= check_expression(rule["expr"], exposition, rule["alert"])
+    assert names >= {
+        "scorer_consumer_lag",
+        "scorer_messages_total",
+        "scorer_end_to_end_latency_seconds_bucket",
+        "scorer_ready",
+    }
+
+
+def test_required_alerts_have_runbooks() -> None:
+    rules = {rule["alert"]: rule for rule in alert_rules()}
+    assert set(rules) >= REQUIRED_ALERTS
+    anchors = github_anchors(OPERATIONS_DOC.read_text(encoding="utf-8"))
+    for name, rule in rules.items():
+        assert re.fullmatch(r"\d+m", rule["for"]), name
+        assert rule["labels"]["severity"] in ("warning", "critical"), name
+        assert rule["annotations"]["summary"], name
+        doc, _, anchor = rule["annotations"]["runbook_url"].partition("#")
+        assert doc == "docs/operations.md", name
+        assert anchor in anchors, f"{name}: docs/operations.md has no heading for #{anchor}"
+
+
+def test_alert_job_label_is_the_scraped_service(rendered: RenderFn) -> None:
+    service_name = rendered("prod").one("Service")["metadata"]["name"]
+    jobs = set()
+    for rule in alert_rules():
+        jobs |= {s.labels["job"] for s in selectors(rule["expr"]) if "job" in s.labels}
+    assert jobs == {service_name}
+
+
+def test_dashboard_uses_only_exported_metrics(exposition: dict[str, set[str]]) -> None:
+    dashboard = json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
+    by_panel: dict[str, set[str]] = {}
+    for title, expr in dashboard_targets(dashboard):
+        expr = substitute_grafana_variables(expr)
+        by_panel.setdefault(title, set()).update(check_expression(expr, exposition, title))
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            inner = re.fullmatch(r"label_values\((.+),\s*\w+\)", variable["definition"])
+            assert inner, variable["definition"]
+            check_expression(inner.group(1), exposition, f"variable {variable['name']}")
+    used = set().union(*by_panel.values())
+    # The issue's list: throughput by outcome, batch size, stage durations, e2e p50/p99, lag
+    # per partition, the model build in service.
+    assert used >= {
+        "scorer_messages_total",
+        "scorer_batch_size_bucket",
+        "scorer_batch_duration_seconds_bucket",
+        "scorer_end_to_end_latency_seconds_bucket",
+        "scorer_consumer_lag",
+        "scorer_model_info",
+    }
+    exprs = " ".join(expr for _, expr in dashboard_targets(dashboard))
+    for needle in (
+        "sum by (outcome)",
+        "by (topic, partition)",
+        "by (stage, le)",
+        "histogram_quantile(0.5,",
+        "histogram_quantile(0.99,",
+    ):
+        assert needle in exprs, needle
+
+
+def test_rendered_dashboard_is_the_file(consumer_overlay: str, rendered: RenderFn) -> None:
+    (config_map,) = [
+        cm
+        for cm in rendered(consumer_overlay).of_kind("ConfigMap")
+        if cm["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
+    ]
+    (content,) = config_map["data"].values()
+    assert json.loads(content) == json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
+
+
+def test_rendered_rules_are_the_file(consumer_overlay: str, rendered: RenderFn) -> None:
+    rule = rendered(consumer_overlay).one("PrometheusRule")
+    assert rule["spec"] == yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))["spec"]
