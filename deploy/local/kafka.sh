@@ -1,0 +1,473 @@
+#!/usr/bin/env bash
+# A single-node Apache Kafka broker (KRaft combined mode: broker and controller in one process)
+# on 127.0.0.1, from Maven Central jars resolved on first use and cached. No Docker.
+#
+#   kafka.sh start  [--name N] [--port P] [--controller-port P] [--sasl] [--sasl-port P]
+#                   [--owner-pid PID] [--timeout S]
+#   kafka.sh stop   [--name N | --all] [--keep-data] [--kill] [--grace S]
+#   kafka.sh status [--name N]
+#
+# start prints `name=N`, with --sasl `sasl_bootstrap=127.0.0.1:S`, and as its LAST line the
+# PLAINTEXT bootstrap address `127.0.0.1:P`. Progress goes to standard error.
+# Each broker lives in .local/kafka/data/<name>/ (server.properties, instance.env, broker.log,
+# broker.pid, the log dirs). `start --name N` on data kept by `stop --keep-data` restarts the same
+# broker: same ports, same cluster id, same records.
+# --owner-pid: stop (and remove) the broker once that process has exited (used by pytest).
+#
+# Environment: KAFKA_VERSION (default below), KAFKA_LOCAL_DIR (default <repo>/.local/kafka),
+# KAFKA_HEAP_OPTS, KAFKA_JVM_OPTS, KAFKA_READY_TIMEOUT (s), KAFKA_STOP_GRACE (s).
+# Exit codes: 0 ok, 1 failure, 2 usage, 3 (status) not running, 69 Java/Maven missing.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+KAFKA_VERSION=${KAFKA_VERSION:-4.4.0}
+STATE_DIR=${KAFKA_LOCAL_DIR:-$ROOT/.local/kafka}
+LIBS=$STATE_DIR/libs-$KAFKA_VERSION
+PROBE=$STATE_DIR/probe-$KAFKA_VERSION
+DATA_ROOT=$STATE_DIR/data
+READY_TIMEOUT=${KAFKA_READY_TIMEOUT:-90}
+STOP_GRACE=${KAFKA_STOP_GRACE:-30}
+HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
+JVM_OPTS=${KAFKA_JVM_OPTS:-}
+SASL_USER=scorer
+SASL_PASSWORD=scorer-secret
+# Free ports are drawn below the kernel's ephemeral range, so client sockets cannot take them.
+PORT_MIN=20000
+PORT_MAX=32000
+
+log() { printf 'kafka.sh: %s\n' "$*" >&2; }
+die() {
+    log "error: $1"
+    exit "${2:-1}"
+}
+usage() {
+    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit "${1:-2}"
+}
+
+# --- prerequisites -------------------------------------------------------------------------------
+
+require_java() {
+    command -v java >/dev/null 2>&1 ||
+        die "java not found: install a Java 17+ JDK and Maven (Debian: apt-get install openjdk-17-jdk-headless maven)" 69
+    command -v javac >/dev/null 2>&1 ||
+        die "javac not found: install a Java 17+ JDK, not only a JRE (Debian: apt-get install openjdk-17-jdk-headless)" 69
+    local version major
+    version=$(java -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n 1)
+    major=${version%%.*}
+    [[ $major == 1 ]] && major=$(echo "$version" | cut -d. -f2)
+    [[ $major =~ ^[0-9]+$ ]] || die "cannot read the Java version from 'java -version'"
+    ((major >= 17)) || die "Kafka $KAFKA_VERSION needs Java 17 or newer; found $version" 69
+}
+
+# Resolve the broker's jars through Maven once per version; later calls find them cached.
+ensure_libs() {
+    [[ -f $LIBS/.complete ]] && return 0
+    command -v mvn >/dev/null 2>&1 ||
+        die "mvn not found: install Maven to resolve the Kafka jars (Debian: apt-get install maven)" 69
+    mkdir -p "$STATE_DIR"
+    exec 8>"$STATE_DIR/.resolve.lock"
+    flock 8
+    if [[ ! -f $LIBS/.complete ]]; then
+        local tmp t0 t1
+        tmp=$(mktemp -d "$STATE_DIR/.libs-tmp.XXXXXX")
+        t0=$(date +%s.%N)
+        log "resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION and log4j2 through Maven (first use only)"
+        if ! mvn -q -B -f "$HERE/pom.xml" "-Dkafka.version=$KAFKA_VERSION" \
+            dependency:copy-dependencies -DincludeScope=runtime "-DoutputDirectory=$tmp" \
+            >"$tmp.log" 2>&1; then
+            tail -n 30 "$tmp.log" >&2
+            rm -rf "$tmp" "$tmp.log"
+            die "Maven could not resolve Kafka $KAFKA_VERSION (output above)"
+        fi
+        ls "$tmp"/kafka_2.13-*.jar >/dev/null 2>&1 || die "Maven finished but no kafka_2.13 jar in $tmp"
+        t1=$(date +%s.%N)
+        rm -rf "$LIBS" "$tmp.log"
+        mv "$tmp" "$LIBS"
+        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f\n", b - a }' >"$LIBS/.resolve-seconds"
+        touch "$LIBS/.complete"
+        log "resolved $(find "$LIBS" -name '*.jar' | wc -l) jars in $(cat "$LIBS/.resolve-seconds") s into $LIBS"
+    fi
+    flock -u 8
+    exec 8>&-
+}
+
+# The readiness probe is a tiny Java class compiled against the resolved kafka-clients jar.
+ensure_probe() {
+    if [[ -f $PROBE/Ready.class && ! $HERE/Ready.java -nt $PROBE/Ready.class ]]; then
+        return 0
+    fi
+    exec 8>"$STATE_DIR/.resolve.lock"
+    flock 8
+    if [[ ! -f $PROBE/Ready.class || $HERE/Ready.java -nt $PROBE/Ready.class ]]; then
+        local tmp
+        tmp=$(mktemp -d "$STATE_DIR/.probe-tmp.XXXXXX")
+        javac -nowarn -cp "$LIBS/*" -d "$tmp" "$HERE/Ready.java" >&2 || die "could not compile $HERE/Ready.java"
+        rm -rf "$PROBE"
+        mv "$tmp" "$PROBE"
+    fi
+    flock -u 8
+    exec 8>&-
+}
+
+# --- instances -----------------------------------------------------------------------------------
+
+valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]]; }
+
+# alive PID DIR: the process exists, is not a zombie and is the broker of DIR.
+alive() {
+    local pid=$1 dir=$2 state
+    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
+    state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || return 1
+    [[ $state != Z ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/server.properties"
+}
+
+broker_pid() { cat "$1/broker.pid" 2>/dev/null || true; }
+
+is_running() { alive "$(broker_pid "$1")" "$1"; }
+
+# Ports recorded by every instance, running or kept: never handed out again.
+taken_ports() {
+    local env
+    for env in "$DATA_ROOT"/*/instance.env; do
+        [[ -f $env ]] || continue
+        grep -E '^(PORT|CONTROLLER_PORT|SASL_PORT)=' "$env" | cut -d= -f2
+    done
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# pick_port EXCLUDED...: a port nobody listens on and no instance has recorded.
+pick_port() {
+    local excluded port tries
+    excluded=" $* $(taken_ports | tr '\n' ' ') "
+    for ((tries = 0; tries < 200; tries++)); do
+        port=$((PORT_MIN + RANDOM % (PORT_MAX - PORT_MIN)))
+        [[ $excluded == *" $port "* ]] && continue
+        port_in_use "$port" && continue
+        echo "$port"
+        return 0
+    done
+    die "no free port found in $PORT_MIN-$PORT_MAX"
+}
+
+check_port() {
+    if [[ ! $2 =~ ^[0-9]+$ ]] || (($2 < 1 || $2 > 65535)); then
+        die "$1 must be a TCP port number, got '$2'" 2
+    fi
+    ! port_in_use "$2" || die "$1 $2 is already in use on 127.0.0.1"
+}
+
+random_cluster_id() {
+    # A Kafka cluster id: 16 random bytes in URL-safe base64 without padding (22 characters).
+    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+}
+
+write_server_properties() {
+    local dir=$1 listeners advertised
+    listeners="PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT"
+    advertised="PLAINTEXT://127.0.0.1:$PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT"
+    if [[ -n $SASL_PORT ]]; then
+        listeners+=",SASL_PLAINTEXT://127.0.0.1:$SASL_PORT"
+        advertised+=",SASL_PLAINTEXT://127.0.0.1:$SASL_PORT"
+    fi
+    cat >"$dir/server.properties" <<EOF
+# Written by deploy/local/kafka.sh for instance '$NAME'.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
+controller.listener.names=CONTROLLER
+listeners=$listeners
+advertised.listeners=$advertised
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$dir/kraft
+num.partitions=1
+# Tests create their topics; a consumer must never create one by accident.
+auto.create.topics.enable=false
+# One broker: internal topics cannot have three replicas. Few partitions make first use quick.
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=8
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+transaction.state.log.num.partitions=4
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+group.initial.rebalance.delay.ms=0
+# After a SIGKILL the restarted broker waits for its old registration to expire: keep that short.
+broker.session.timeout.ms=4000
+broker.heartbeat.interval.ms=1000
+EOF
+    if [[ -n $SASL_PORT ]]; then
+        cat >>"$dir/server.properties" <<EOF
+# SASL/PLAIN on its own listener, with one test user ($SASL_USER).
+sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
+listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
+EOF
+    fi
+}
+
+# Runs the readiness probe in the background and fails fast if the broker process dies.
+wait_ready() {
+    local dir=$1 pid=$2 probe_pid rc
+    shift 2
+    java -Dlog4j2.configurationFile="$HERE/log4j2-tools.properties" -cp "$PROBE:$LIBS/*" Ready \
+        "$@" >>"$dir/probe.log" 2>&1 </dev/null &
+    probe_pid=$!
+    while kill -0 "$probe_pid" 2>/dev/null; do
+        if ! alive "$pid" "$dir"; then
+            kill "$probe_pid" 2>/dev/null || true
+            wait "$probe_pid" 2>/dev/null || true
+            log "the broker process exited during start-up"
+            return 1
+        fi
+        sleep 0.2
+    done
+    rc=0
+    wait "$probe_pid" || rc=$?
+    ((rc == 0)) || tail -n 3 "$dir/probe.log" >&2
+    return "$rc"
+}
+
+print_addresses() {
+    echo "name=$NAME"
+    [[ -z $SASL_PORT ]] || echo "sasl_bootstrap=127.0.0.1:$SASL_PORT"
+    echo "127.0.0.1:$PORT"
+}
+
+cmd_start() {
+    local name="" port="" cport="" sasl=0 sport="" owner="" timeout=$READY_TIMEOUT
+    while (($#)); do
+        case $1 in
+        --name) name=${2:?--name needs a value}; shift 2 ;;
+        --port) port=${2:?--port needs a value}; shift 2 ;;
+        --controller-port) cport=${2:?--controller-port needs a value}; shift 2 ;;
+        --sasl) sasl=1; shift ;;
+        --sasl-port) sport=${2:?--sasl-port needs a value}; sasl=1; shift 2 ;;
+        --owner-pid) owner=${2:?--owner-pid needs a value}; shift 2 ;;
+        --timeout) timeout=${2:?--timeout needs a value}; shift 2 ;;
+        *) log "unknown option for start: $1"; usage ;;
+        esac
+    done
+    [[ -z $owner || $owner =~ ^[0-9]+$ ]] || die "--owner-pid must be a process id, got '$owner'" 2
+    [[ $timeout =~ ^[0-9]+$ ]] || die "--timeout must be whole seconds, got '$timeout'" 2
+    [[ -z $name && -n $port ]] && name="kafka-$port"
+    [[ -z $name ]] || valid_name "$name" || die "--name may hold letters, digits, '.', '_' and '-' (at most 64), got '$name'" 2
+
+    require_java
+    ensure_libs
+    ensure_probe
+    mkdir -p "$DATA_ROOT"
+
+    local dir="" fresh=1
+    exec 9>"$DATA_ROOT/.lock"
+    flock 9
+    if [[ -n $name && -f $DATA_ROOT/$name/instance.env ]]; then
+        dir=$DATA_ROOT/$name
+        # shellcheck disable=SC1091
+        source "$dir/instance.env"
+        [[ -z $port || $port == "$PORT" ]] || die "instance '$name' uses port $PORT, not $port" 2
+        [[ -z $cport || $cport == "$CONTROLLER_PORT" ]] || die "instance '$name' uses controller port $CONTROLLER_PORT, not $cport" 2
+        [[ -z $sport || $sport == "$SASL_PORT" ]] || die "instance '$name' uses SASL port ${SASL_PORT:-none}, not $sport" 2
+        ((sasl == 0)) || [[ -n $SASL_PORT ]] ||
+            die "instance '$name' was created without --sasl; remove it first (kafka.sh stop --name $name)" 2
+        [[ $KAFKA_VERSION == "$INSTANCE_KAFKA_VERSION" ]] ||
+            die "instance '$name' was formatted by Kafka $INSTANCE_KAFKA_VERSION, not $KAFKA_VERSION" 2
+        if is_running "$dir"; then
+            flock -u 9
+            exec 9>&-
+            log "instance '$name' is already running (pid $(broker_pid "$dir"))"
+            print_addresses
+            return 0
+        fi
+        fresh=0
+        log "restarting instance '$name' on its kept data (cluster id $CLUSTER_ID)"
+    else
+        [[ -n $name && -d $DATA_ROOT/$name ]] && rm -rf "${DATA_ROOT:?}/$name" # an unfinished start
+        if [[ -n $port ]]; then check_port --port "$port"; else port=$(pick_port); fi
+        if [[ -n $cport ]]; then check_port --controller-port "$cport"; else cport=$(pick_port "$port"); fi
+        if ((sasl)); then
+            if [[ -n $sport ]]; then check_port --sasl-port "$sport"; else sport=$(pick_port "$port" "$cport"); fi
+        fi
+        NAME=${name:-kafka-$port}
+        PORT=$port CONTROLLER_PORT=$cport SASL_PORT=$sport
+        CLUSTER_ID=$(random_cluster_id) INSTANCE_KAFKA_VERSION=$KAFKA_VERSION
+        dir=$DATA_ROOT/$NAME
+        [[ ! -e $dir ]] || die "$dir exists already"
+        mkdir -p "$dir"
+        printf '%s\n' "NAME=$NAME" "PORT=$PORT" "CONTROLLER_PORT=$CONTROLLER_PORT" "SASL_PORT=$SASL_PORT" \
+            "CLUSTER_ID=$CLUSTER_ID" "INSTANCE_KAFKA_VERSION=$INSTANCE_KAFKA_VERSION" >"$dir/instance.env.tmp"
+        write_server_properties "$dir"
+        mv "$dir/instance.env.tmp" "$dir/instance.env"
+    fi
+    flock -u 9
+    exec 9>&-
+
+    local t0
+    t0=$(date +%s.%N)
+    if ((fresh)); then
+        java -Dlog4j2.configurationFile="$HERE/log4j2-tools.properties" -cp "$LIBS/*" \
+            kafka.tools.StorageTool format --config "$dir/server.properties" \
+            --cluster-id "$CLUSTER_ID" --standalone >"$dir/format.log" 2>&1 </dev/null || {
+            cat "$dir/format.log" >&2
+            rm -rf "$dir"
+            die "formatting the storage of '$NAME' failed (output above)"
+        }
+    fi
+
+    # setsid: the broker outlives this script and its caller's terminal and process group.
+    # shellcheck disable=SC2086
+    setsid java $HEAP_OPTS $JVM_OPTS -Djava.awt.headless=true \
+        -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
+        -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" >>"$dir/broker.log" 2>&1 </dev/null &
+    local pid=$!
+    echo "$pid" >"$dir/broker.pid"
+    log "started '$NAME' (pid $pid); waiting up to ${timeout}s for a metadata answer on 127.0.0.1:$PORT"
+
+    local ok=1
+    wait_ready "$dir" "$pid" "127.0.0.1:$PORT" "$((timeout * 1000))" || ok=0
+    if ((ok)) && [[ -n $SASL_PORT ]]; then
+        wait_ready "$dir" "$pid" "127.0.0.1:$SASL_PORT" 20000 "$SASL_USER" "$SASL_PASSWORD" || ok=0
+    fi
+    if ((!ok)); then
+        log "broker '$NAME' did not come up; last lines of $dir/broker.log:"
+        tail -n 40 "$dir/broker.log" >&2 || true
+        kill -KILL "$pid" 2>/dev/null || true
+        rm -f "$dir/broker.pid"
+        ((fresh)) && rm -rf "$dir"
+        die "broker '$NAME' failed to start"
+    fi
+    local t1
+    t1=$(date +%s.%N)
+    log "broker '$NAME' ready in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
+
+    if [[ -n $owner ]]; then
+        setsid "$HERE/kafka.sh" _watch "$owner" "$pid" "$NAME" >>"$dir/watchdog.log" 2>&1 </dev/null &
+    fi
+    print_addresses
+}
+
+# _watch OWNER PID NAME: stop the broker once OWNER has exited (for brokers started by tests).
+cmd_watch() {
+    local owner=$1 pid=$2 name=$3 dir=$DATA_ROOT/$3
+    while kill -0 "$owner" 2>/dev/null && alive "$pid" "$dir"; do
+        sleep 2
+    done
+    if alive "$pid" "$dir"; then
+        log "owner process $owner is gone; stopping '$name'"
+        exec "$HERE/kafka.sh" stop --name "$name"
+    fi
+}
+
+stop_one() {
+    local name=$1 keep=$2 sig=$3 grace=$4 dir=$DATA_ROOT/$1 pid waited
+    pid=$(broker_pid "$dir")
+    if alive "$pid" "$dir"; then
+        log "stopping '$name' (pid $pid) with SIG$sig"
+        kill -"$sig" "$pid" 2>/dev/null || true
+        waited=0
+        while alive "$pid" "$dir" && ((waited < grace * 5)); do
+            sleep 0.2
+            waited=$((waited + 1))
+        done
+        if alive "$pid" "$dir"; then
+            log "'$name' still running after ${grace}s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            waited=0
+            while alive "$pid" "$dir" && ((waited < 50)); do
+                sleep 0.2
+                waited=$((waited + 1))
+            done
+            ! alive "$pid" "$dir" || die "could not kill '$name' (pid $pid)"
+        fi
+    else
+        log "'$name' is not running"
+    fi
+    rm -f "$dir/broker.pid"
+    if ((keep)); then
+        log "kept the data of '$name' in $dir"
+    else
+        rm -rf "${dir:?}"
+    fi
+}
+
+cmd_stop() {
+    local name="" all=0 keep=0 sig=TERM grace=$STOP_GRACE
+    while (($#)); do
+        case $1 in
+        --name) name=${2:?--name needs a value}; shift 2 ;;
+        --all) all=1; shift ;;
+        --keep-data) keep=1; shift ;;
+        --kill) sig=KILL; shift ;;
+        --grace) grace=${2:?--grace needs a value}; shift 2 ;;
+        *) log "unknown option for stop: $1"; usage ;;
+        esac
+    done
+    [[ $grace =~ ^[0-9]+$ ]] || die "--grace must be whole seconds, got '$grace'" 2
+    local names=() d
+    for d in "$DATA_ROOT"/*/; do
+        [[ -d $d ]] && names+=("$(basename "$d")")
+    done
+    if ((all)); then
+        :
+    elif [[ -n $name ]]; then
+        valid_name "$name" || die "invalid --name '$name'" 2
+        [[ -d $DATA_ROOT/$name ]] || { log "no instance named '$name'"; return 0; }
+        names=("$name")
+    elif ((${#names[@]} == 1)); then
+        :
+    elif ((${#names[@]} == 0)); then
+        log "no instances under $DATA_ROOT"
+        return 0
+    else
+        die "several instances (${names[*]}): name one with --name or use --all" 2
+    fi
+    for d in ${names[@]+"${names[@]}"}; do
+        stop_one "$d" "$keep" "$sig" "$grace"
+    done
+}
+
+cmd_status() {
+    local name="" any=0 d n
+    while (($#)); do
+        case $1 in
+        --name) name=${2:?--name needs a value}; shift 2 ;;
+        *) log "unknown option for status: $1"; usage ;;
+        esac
+    done
+    for d in "$DATA_ROOT"/*/; do
+        [[ -f $d/instance.env ]] || continue
+        n=$(basename "$d")
+        [[ -z $name || $n == "$name" ]] || continue
+        (
+            # shellcheck disable=SC1091
+            source "$d/instance.env"
+            local line="$NAME"
+            if is_running "${d%/}"; then
+                line+=" running pid=$(broker_pid "${d%/}")"
+            else
+                line+=" stopped (data kept)"
+            fi
+            line+=" bootstrap=127.0.0.1:$PORT"
+            [[ -z $SASL_PORT ]] || line+=" sasl_bootstrap=127.0.0.1:$SASL_PORT"
+            echo "$line dir=${d%/}"
+        )
+        is_running "${d%/}" && any=1
+    done
+    if ((!any)); then
+        if [[ -n $name ]]; then log "'$name' is not running"; else log "no broker is running"; fi
+        return 3
+    fi
+}
+
+case ${1:-} in
+start) shift; cmd_start "$@" ;;
+stop) shift; cmd_stop "$@" ;;
+status) shift; cmd_status "$@" ;;
+_watch) shift; cmd_watch "$@" ;;
+-h | --help | help) usage 0 ;;
+*) usage ;;
+esac

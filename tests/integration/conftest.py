@@ -1,0 +1,184 @@
+"""Fixtures for tests against a real Kafka broker.
+
+Where the broker comes from, in order (never a silent skip):
+1. `KAFKA_BOOTSTRAP_SERVERS` is set: that cluster.
+2. A Docker engine answers: testcontainers' Kafka module.
+3. Java and Maven are installed: a local broker from `deploy/local/kafka.sh`, stopped at the end.
+4. Otherwise the tests fail with what to install.
+`KAFKA_TEST_BROKER=local|docker` forces step 2 or 3. The SASL fixture uses
+`KAFKA_SASL_BOOTSTRAP_SERVERS` (+ `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`,
+`KAFKA_SASL_MECHANISM`) when set, else its own local broker started with `--sasl`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import pytest
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from .broker import (
+    INSTALL_HINT,
+    BrokerError,
+    BrokerPrerequisiteError,
+    GroupFactory,
+    LocalBroker,
+    SaslCluster,
+    TopicFactory,
+    unique_broker_name,
+    wait_for_topic,
+)
+
+logger = logging.getLogger(__name__)
+
+_HERE = Path(__file__).resolve().parent
+TESTCONTAINERS_IMAGE = os.environ.get("KAFKA_TESTCONTAINERS_IMAGE", "confluentinc/cp-kafka:7.6.0")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test under tests/integration needs a broker: mark it `integration`."""
+    for item in items:
+        if _HERE in item.path.parents:
+            item.add_marker(pytest.mark.integration)
+
+
+def _docker_engine_answers(timeout_s: float = 5.0) -> bool:
+    try:
+        import docker  # type: ignore[import-untyped]  # installed with testcontainers
+
+        client = docker.from_env(timeout=timeout_s)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception as exc:  # any failure means: no usable engine here
+        logger.debug("no Docker engine: %s", exc)
+        return False
+
+
+def _wait_for_metadata(bootstrap: str, what: str, timeout_s: float = 30.0) -> None:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    try:
+        admin.list_topics(timeout=timeout_s)
+    except Exception as exc:
+        problem = f"{what} {bootstrap} did not answer a metadata request: {exc}"
+    else:
+        return
+    pytest.fail(problem, pytrace=False)
+
+
+def _start_local(name: str, *, sasl: bool) -> LocalBroker:
+    broker = LocalBroker(unique_broker_name(name), sasl=sasl, owner_pid=os.getpid())
+    try:
+        broker.start()
+    except BrokerPrerequisiteError as exc:
+        problem = f"No Kafka broker for the integration tests: {exc}\n{INSTALL_HINT}"
+    except BrokerError as exc:
+        problem = f"The local Kafka broker did not start: {exc}"
+    else:
+        return broker
+    pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """Bootstrap address of the session's Kafka cluster (see the module docstring)."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if external:
+        _wait_for_metadata(external, "KAFKA_BOOTSTRAP_SERVERS")
+        yield external
+        return
+    choice = os.environ.get("KAFKA_TEST_BROKER", "auto")
+    if choice not in ("auto", "local", "docker"):
+        pytest.fail(
+            f"KAFKA_TEST_BROKER must be auto, local or docker, got {choice!r}", pytrace=False
+        )
+    if choice == "docker" or (choice == "auto" and _docker_engine_answers()):
+        from testcontainers.community.kafka import KafkaContainer
+
+        container = (
+            KafkaContainer(TESTCONTAINERS_IMAGE)
+            .with_kraft()
+            .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
+            .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
+            .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
+        )
+        with container:
+            yield container.get_bootstrap_server()
+        return
+    broker = _start_local("pytest", sasl=False)
+    try:
+        assert broker.bootstrap is not None
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_sasl() -> Iterator[SaslCluster]:
+    """A SASL_PLAINTEXT listener with a known user, for the consumer's security settings."""
+    external = os.environ.get("KAFKA_SASL_BOOTSTRAP_SERVERS", "").strip()
+    if external:
+        missing = [v for v in ("KAFKA_SASL_USERNAME", "KAFKA_SASL_PASSWORD") if v not in os.environ]
+        if missing:
+            pytest.fail(f"KAFKA_SASL_BOOTSTRAP_SERVERS is set but {missing} are not", pytrace=False)
+        yield SaslCluster(
+            external,
+            os.environ["KAFKA_SASL_USERNAME"],
+            os.environ["KAFKA_SASL_PASSWORD"],
+            mechanism=os.environ.get("KAFKA_SASL_MECHANISM", "PLAIN"),
+        )
+        return
+    broker = _start_local("pytest-sasl", sasl=True)
+    try:
+        yield broker.sasl_cluster()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def admin(kafka_bootstrap: str) -> AdminClient:
+    return AdminClient({"bootstrap.servers": kafka_bootstrap})
+
+
+def unique_name(request: pytest.FixtureRequest, prefix: str) -> str:
+    """`prefix-<test name>-<random>`: readable in broker logs, never reused."""
+    slug = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:80]
+    return f"{prefix}-{slug}-{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def topic_factory(admin: AdminClient, request: pytest.FixtureRequest) -> Iterator[TopicFactory]:
+    """`topic_factory(partitions=1, config=None)` creates a fresh topic and returns its name."""
+    created: list[str] = []
+
+    def create(partitions: int = 1, config: Mapping[str, str] | None = None) -> str:
+        name = unique_name(request, "it")
+        topic = NewTopic(name, num_partitions=partitions, config=dict(config or {}))
+        admin.create_topics([topic], operation_timeout=30, request_timeout=30)[name].result(30)
+        created.append(name)
+        wait_for_topic(admin, name, partitions)
+        return name
+
+    yield create
+    if created:
+        for name, future in admin.delete_topics(created, operation_timeout=30).items():
+            try:
+                future.result(30)
+            except Exception as exc:  # best effort: the broker is thrown away anyway
+                logger.warning("could not delete topic=%s: %s", name, exc)
+
+
+@pytest.fixture
+def group_factory(request: pytest.FixtureRequest) -> GroupFactory:
+    """`group_factory()` returns a consumer group id no other test uses."""
+
+    def make() -> str:
+        return unique_name(request, "itg")
+
+    return make
