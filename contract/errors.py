@@ -1,0 +1,155 @@
+"""Typed errors of the contract: a rejected event names its field, its value and the rule it broke.
+
+`ContractError` is the root of every error this package raises. `ContractViolation` is one broken
+rule; the consumer copies `rule`, `field` and `str(exc)` into dead-letter headers.
+
+Rule names are pydantic's error types (`missing`, `int_type`, `greater_than_equal`,
+`literal_error`, `finite_number`, `extra_forbidden`, ...) plus our own:
+`label_not_allowed`, `invalid_json`, `not_an_object`, `duplicate_key`, `string_blank`,
+`rfc3339_datetime`, `duration_range`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from contract.schema import LABEL_COLUMN, SessionEvent
+
+ROOT_FIELD = "<root>"
+"""`field` of a violation that concerns the whole payload rather than one field."""
+
+_MAX_VALUE_REPR = 120
+
+# pydantic error types renamed to the contract's own rule names, keyed by (type, field).
+_ROOT_RULES = {
+    "json_invalid": "invalid_json",
+    "json_type": "invalid_json",
+    "model_type": "not_an_object",
+    "model_attributes_type": "not_an_object",
+    "dict_type": "not_an_object",
+}
+
+
+class ContractError(Exception):
+    """Root of the errors raised by `contract`."""
+
+
+class ContractViolation(ContractError):  # noqa: N818 (the name is the public interface)
+    """An event broke a rule of the contract.
+
+    `violations` holds every violation found in the same event (this one first), so a caller can
+    report them all while `field`/`rule` give the first.
+    """
+
+    def __init__(
+        self,
+        field: str,
+        value: object,
+        rule: str,
+        detail: str | None = None,
+        violations: Sequence[ContractViolation] = (),
+    ) -> None:
+        self.field = field
+        self.value = value
+        self.rule = rule
+        self.detail = detail or rule
+        self.violations: tuple[ContractViolation, ...] = tuple(violations) or (self,)
+        value_repr = repr(value)
+        if len(value_repr) > _MAX_VALUE_REPR:
+            value_repr = value_repr[: _MAX_VALUE_REPR - 3] + "..."
+        super().__init__(f"{field}: {self.detail} [rule={rule}, value={value_repr}]")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # `violations` holds `self` when it stands alone; pass it on only when it does not.
+        others = () if self.violations == (self,) else self.violations
+        return (type(self), (self.field, self.value, self.rule, self.detail, others))
+
+
+def _rule_for(error_type: str, field: str) -> str:
+    if field == ROOT_FIELD and error_type in _ROOT_RULES:
+        return _ROOT_RULES[error_type]
+    if error_type == "extra_forbidden" and field == LABEL_COLUMN:
+        return "label_not_allowed"
+    return error_type
+
+
+def violations_from_validation_error(exc: ValidationError) -> list[ContractViolation]:
+    """Translate pydantic's errors into contract violations, one per error, in pydantic's order."""
+    violations: list[ContractViolation] = []
+    for error in exc.errors(include_url=False, include_context=False):
+        field = ".".join(str(part) for part in error["loc"]) or ROOT_FIELD
+        rule = _rule_for(error["type"], field)
+        # For `missing` pydantic's input is the whole object; the field's value is simply absent.
+        value = None if error["type"] == "missing" else error.get("input")
+        detail = error["msg"]
+        if rule == "label_not_allowed":
+            detail = f"the label {LABEL_COLUMN!r} is never an input"
+        violations.append(ContractViolation(field, value, rule, detail))
+    return violations
+
+
+def _may_hide_duplicate(raw: bytes | str, event: SessionEvent) -> bool:
+    """False when the text provably has no duplicate key; one C-speed count, no parsing.
+
+    Every JSON string (key or value) contributes exactly two unescaped quote characters and an
+    escaped quote only adds one, so the text holds at least 2 * (keys + string values) quotes.
+    A validated event has one key per set field, and one string value per set string field, so
+    an exact match leaves no room for a repeated key; anything more needs the exact check.
+    """
+    quotes = raw.count(b'"') if isinstance(raw, bytes) else raw.count('"')
+    # String-valued fields: session_id, Month, VisitorType (required), event_time (optional).
+    strings = 3 if event.event_time is None else 4
+    return quotes != 2 * (len(event.model_fields_set) + strings)
+
+
+def _find_duplicate_key(raw: bytes | str) -> str | None:
+    """The first key that occurs twice in one JSON object, or None (also None for invalid JSON)."""
+    duplicate: list[str] = []
+
+    def pairs_hook(pairs: list[tuple[str, object]]) -> dict[str, object]:
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen and not duplicate:
+                duplicate.append(key)
+            seen.add(key)
+        return dict(pairs)
+
+    try:
+        json.loads(raw, object_pairs_hook=pairs_hook)
+    except ValueError:
+        return None
+    return duplicate[0] if duplicate else None
+
+
+def _duplicate_violation(key: str) -> ContractViolation:
+    return ContractViolation(
+        key, None, "duplicate_key", f"key {key!r} occurs more than once in the JSON object"
+    )
+
+
+def parse_event(raw: bytes | str) -> SessionEvent:
+    """Decode and validate one JSON event; raise `ContractViolation` (first one, all attached).
+
+    pydantic's JSON parser keeps the last of repeated keys silently, so duplicates are detected
+    here: on the hot path with one count of quote characters; the exact check (a `json.loads`
+    pass) only runs when that count leaves room for a repeated key.
+    """
+    try:
+        event = SessionEvent.model_validate_json(raw)
+    except ValidationError as exc:
+        violations = violations_from_validation_error(exc)
+        duplicate = _find_duplicate_key(raw)
+        if duplicate is not None:
+            violations.insert(0, _duplicate_violation(duplicate))
+        first = violations[0]
+        raise ContractViolation(
+            first.field, first.value, first.rule, first.detail, violations
+        ) from exc
+    if _may_hide_duplicate(raw, event):
+        duplicate = _find_duplicate_key(raw)
+        if duplicate is not None:
+            raise _duplicate_violation(duplicate)
+    return event
