@@ -15,7 +15,18 @@ def train_tiny_build(registry: Path, rows: int = 1500, seed: int = 7) -> Path:
     generate_sessions(rows, seed=seed).to_csv(data, index=False)
     before = set(registry.iterdir())
     status = train_main(
-        ["--data", str(data), "--out", str(registry), "--n-iter", "1", "--seed", str(seed)]
+        [
+            "--data",
+            str(data),
+            "--out",
+            str(registry),
+            "--n-iter",
+            "1",
+            "--seed",
+            str(seed),
+            "--families",
+            "xgboost",
+        ]
     )
     assert status == 0, f"training exited {status}"
     (build,) = [p for p in registry.iterdir() if p not in before and p.is_dir()]

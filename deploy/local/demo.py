@@ -139,7 +139,7 @@ def start_consumer(
     port = free_port() if port == 0 else port
     env = {
         **os.environ,
-        "MODEL_URI": artifact.as_uri(),
+        "MODEL_URI": artifact.resolve().as_uri(),
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "INPUT_TOPIC": topics["input"],
         "OUTPUT_TOPIC": topics["output"],

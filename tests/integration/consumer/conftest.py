@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.builds import train_tiny_build
 from tests.integration.consumer.process import ConsumerProcess
 
 
@@ -19,10 +18,7 @@ class Topics:
     dlq: str
 
 
-@pytest.fixture(scope="session")
-def model_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real build (both variants) trained on generated sessions, shared by the session."""
-    return train_tiny_build(tmp_path_factory.mktemp("registry") / "builds")
+# model_build (one real build for the session) lives in tests/integration/conftest.py.
 
 
 @pytest.fixture
