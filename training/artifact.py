@@ -1,0 +1,146 @@
+"""Build ids, provenance and the immutable write of a build directory.
+
+A build is written into a hidden temporary directory inside the registry and then renamed to
+``<registry>/<build_id>`` in one step, so a reader never sees a half-written build and an
+earlier build is never overwritten (the rename is refused if the name exists).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import platform
+import secrets
+import shutil
+import stat
+import subprocess
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from training.manifest import Manifest
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "LIBRARIES",
+    "BuildExistsError",
+    "git_sha",
+    "library_versions",
+    "new_build_id",
+    "read_manifest",
+    "sha256_file",
+    "write_build",
+]
+
+MANIFEST_NAME = "manifest.json"
+# Distribution names whose versions must match between training and serving.
+LIBRARIES: tuple[str, ...] = ("scikit-learn", "xgboost", "pandas", "numpy", "joblib")
+_CHUNK = 1 << 20
+
+
+class BuildExistsError(FileExistsError):
+    """The build directory already exists; builds are never overwritten."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        super().__init__(f"build directory {path} already exists; builds are immutable")
+
+
+def new_build_id(now: datetime) -> str:
+    """``20261126T151500Z-<8 hex>``: sortable by time, unique by the random suffix."""
+    return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    return {name: metadata.version(name) for name in LIBRARIES}
+
+
+def python_version() -> str:
+    return platform.python_version()
+
+
+def git_sha(repo_dir: Path | None = None) -> str:
+    """The checkout's HEAD commit (``-dirty`` appended when tracked files changed), or
+    ``unknown`` outside a git checkout."""
+    cwd = repo_dir or Path(__file__).resolve().parent.parent
+    try:
+        sha = _git(cwd, "rev-parse", "HEAD")
+        dirty = _git(cwd, "status", "--porcelain", "--untracked-files=no")
+    except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        logger.warning("git sha unavailable dir=%s", cwd)
+        return "unknown"
+    return f"{sha}-dirty" if dirty else sha
+
+
+def _git(cwd: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True, timeout=10
+    )
+    return result.stdout.strip()
+
+
+def write_build(
+    registry: Path,
+    build_id: str,
+    fill: Callable[[Path], dict[str, Any]],
+) -> Path:
+    """Create ``registry/build_id`` atomically.
+
+    ``fill(tmp_dir)`` writes the artifacts and reports into ``tmp_dir`` and returns the manifest
+    (a dict); the manifest is validated against :class:`Manifest`, written, every file is made
+    read-only and the directory is renamed into place. Raises :class:`BuildExistsError` if the
+    final name is taken; on any failure the temporary directory is removed.
+    """
+    registry.mkdir(parents=True, exist_ok=True)
+    final = registry / build_id
+    if final.exists():
+        raise BuildExistsError(final)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{build_id}-", dir=registry))
+    try:
+        manifest = fill(tmp)
+        Manifest.model_validate(manifest)
+        (tmp / MANIFEST_NAME).write_text(
+            json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n",
+            encoding="utf-8",
+        )
+        _make_read_only(tmp)
+        # os.rename would silently replace an *empty* existing directory; check again just
+        # before, the random suffix in build_id makes a race practically impossible.
+        if final.exists():
+            raise BuildExistsError(final)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    os.chmod(final, 0o755)
+    logger.info("build written path=%s", final)
+    return final
+
+
+def _make_read_only(root: Path) -> None:
+    read_only = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+    for path in root.rglob("*"):
+        if path.is_file():
+            path.chmod(read_only)
+
+
+def read_manifest(build_dir: Path | str) -> dict[str, Any]:
+    """Read and validate ``build_dir/manifest.json``; returns the plain dict."""
+    path = Path(build_dir) / MANIFEST_NAME
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    Manifest.model_validate(data)
+    return data

@@ -1,0 +1,279 @@
+"""The training job end to end: data -> split -> search -> evaluate -> artifact.
+
+``__main__`` only parses arguments and calls :func:`run_training`; tests call it directly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import joblib
+import numpy as np
+import pandas as pd
+from pydantic import ValidationError
+from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.pipeline import Pipeline
+
+from contract.errors import ContractViolation, violations_from_validation_error
+from contract.frame import dataset_row_to_event_dict, events_to_frame
+from contract.pipeline import Variant, required_columns
+from contract.schema import CONTRACT_VERSION, SessionEvent
+from training import artifact, report
+from training.data import deduplicate, load_sessions, split_features_label
+from training.evaluate import Evaluation, evaluate
+from training.search import FAMILIES, SCORING, SearchResult, run_search
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BuildResult", "TrainConfig", "golden_events", "run_training"]
+
+N_GOLDEN = 20
+_GOLDEN_TOLERANCE = 1e-6
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: str
+    out: Path
+    variants: tuple[Variant, ...]
+    n_iter: int = 20
+    seed: int = 42
+    table: str | None = None
+    n_jobs: int = 2
+    test_size: float = 0.2
+    folds: int = 5
+    families: tuple[str, ...] = FAMILIES
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    build_dir: Path
+    model_uris: dict[str, str]  # artifact file name -> file:// URI
+    manifest: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Trained:
+    variant: Variant
+    search: SearchResult
+    evaluation: Evaluation
+    seconds: float
+
+
+def artifact_name(variant: str) -> str:
+    return f"best_model_{variant}.joblib"
+
+
+def golden_events(
+    X_test: pd.DataFrame, y_test: pd.Series, seed: int
+) -> tuple[list[int], list[dict[str, Any]]]:
+    """Up to 20 test rows (half purchases when possible): their positions in ``X_test`` and the
+    rows as validated events in JSON form.
+
+    Validated here, before any training, so a row the contract rejects fails the job at once.
+    """
+    rng = np.random.default_rng(seed)
+    labels = y_test.to_numpy()
+    positives = np.flatnonzero(labels == 1)
+    negatives = np.flatnonzero(labels == 0)
+    n_pos = min(len(positives), N_GOLDEN // 2)
+    n_neg = min(len(negatives), N_GOLDEN - n_pos)
+    chosen = np.sort(
+        np.concatenate(
+            [
+                rng.choice(positives, n_pos, replace=False),
+                rng.choice(negatives, n_neg, replace=False),
+            ]
+        )
+    )
+    events = []
+    for i, position in enumerate(chosen):
+        row = {str(column): value for column, value in X_test.iloc[int(position)].items()}
+        try:
+            event = SessionEvent.model_validate(
+                dataset_row_to_event_dict(row, session_id=f"golden-{i}")
+            )
+        except ValidationError as exc:
+            violations = violations_from_validation_error(exc)
+            first = violations[0]
+            raise ContractViolation(
+                first.field, first.value, first.rule, first.detail, violations
+            ) from exc
+        events.append(event.model_dump(mode="json"))
+    return [int(position) for position in chosen], events
+
+
+def _score_golden(pipeline: Pipeline, events: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Score the events exactly as the consumer will: JSON -> SessionEvent -> frame -> model."""
+    parsed = [SessionEvent.model_validate(json.loads(json.dumps(event))) for event in events]
+    proba = pipeline.predict_proba(events_to_frame(parsed))[:, 1]
+    return [
+        {"event": event, "probability": float(p)} for event, p in zip(events, proba, strict=True)
+    ]
+
+
+def _check_frame_parity(
+    pipeline: Pipeline, rows: pd.DataFrame, golden: Sequence[dict[str, Any]], variant: str
+) -> None:
+    """The same rows read from the dataset and sent as events should score the same; a gap
+    means the contract's frame differs from the dataset's (training/serving skew)."""
+    direct = pipeline.predict_proba(rows)[:, 1]
+    via_events = np.array([row["probability"] for row in golden])
+    worst = float(np.max(np.abs(direct - via_events)))
+    if worst > _GOLDEN_TOLERANCE:
+        logger.warning(
+            "training/serving skew variant=%s: golden rows scored from events and from the "
+            "dataset frame differ by up to %.3g",
+            variant,
+            worst,
+        )
+
+
+def run_training(config: TrainConfig) -> BuildResult:
+    """Train every requested variant and write one immutable build; returns where it went."""
+    started = time.perf_counter()
+    created = datetime.now(UTC)
+    loaded = load_sessions(config.data, config.table)
+    frame = deduplicate(loaded.frame)
+    X, y = split_features_label(frame)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=config.test_size, stratify=y, random_state=config.seed
+    )
+    logger.info(
+        "split rows_raw=%d rows_deduplicated=%d rows_train=%d rows_test=%d positive_rate=%.4f",
+        len(loaded.frame),
+        len(frame),
+        len(X_train),
+        len(X_test),
+        float(y.mean()),
+    )
+    golden_rows, golden = golden_events(X_test, y_test, config.seed)
+    cv = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
+
+    trained: list[_Trained] = []
+    for variant in config.variants:
+        t0 = time.perf_counter()
+        search = run_search(
+            X_train,
+            y_train,
+            variant,
+            n_iter=config.n_iter,
+            seed=config.seed,
+            cv=cv,
+            n_jobs=config.n_jobs,
+            family_names=config.families,
+        )
+        evaluation = evaluate(
+            search.best_pipeline,
+            search.unfitted_pipeline,
+            X_train,
+            y_train,
+            X_test,
+            y_test,
+            cv,
+            n_jobs=config.n_jobs,
+        )
+        trained.append(_Trained(variant, search, evaluation, time.perf_counter() - t0))
+
+    manifest: dict[str, Any] = {
+        "build_id": artifact.new_build_id(created),
+        "created_at": created.isoformat().replace("+00:00", "Z"),
+        "git_sha": artifact.git_sha(),
+        "contract_version": CONTRACT_VERSION,
+        "python": artifact.python_version(),
+        "libraries": artifact.library_versions(),
+        "data": {
+            "uri": loaded.uri,
+            "sha256": loaded.sha256,
+            "format": loaded.format,
+            "rows_raw": len(loaded.frame),
+            "rows_deduplicated": len(frame),
+            "rows_train": len(X_train),
+            "rows_test": len(X_test),
+            "positive_rate": float(y.mean()),
+        },
+        "split": {"seed": config.seed, "test_size": config.test_size, "stratified": True},
+        "training": {
+            "search": "RandomizedSearchCV per estimator family",
+            "scoring": SCORING,
+            "folds": config.folds,
+            "n_iter_per_family": config.n_iter,
+            "threshold_rule": "positive when probability >= threshold; threshold maximises F1 "
+            "on out-of-fold predictions of the training split",
+        },
+        "artifacts": {},
+    }
+
+    def fill(tmp: Path) -> dict[str, Any]:
+        reports_dir = tmp / "reports"
+        summaries: list[report.VariantReport] = []
+        for item in trained:
+            name = artifact_name(item.variant)
+            pipeline = item.search.best_pipeline
+            joblib.dump(pipeline, tmp / name)
+            scored = _score_golden(pipeline, golden)
+            _check_frame_parity(pipeline, X_test.iloc[golden_rows], scored, item.variant)
+            columns = list(required_columns(item.variant))
+            importances = report.feature_importances(
+                pipeline, X_test, y_test, columns, config.seed, n_jobs=config.n_jobs
+            )
+            plots = report.plot_variant(
+                reports_dir,
+                item.variant,
+                y_test,
+                item.evaluation.test_proba,
+                y_train,
+                item.evaluation.oof_proba,
+                item.evaluation.threshold,
+                importances,
+            )
+            manifest["artifacts"][name] = {
+                "variant": item.variant,
+                "sha256": artifact.sha256_file(tmp / name),
+                "size_bytes": (tmp / name).stat().st_size,
+                "estimator": type(pipeline.steps[-1][1]).__name__,
+                "family": item.search.family,
+                "best_params": item.search.best_params,
+                "required_columns": columns,
+                "threshold": item.evaluation.threshold,
+                "metrics": {"test": item.evaluation.test, "cv": item.evaluation.cv},
+                "search": {
+                    "best_cv_average_precision_per_family": item.search.family_scores,
+                    "candidates": item.search.n_candidates,
+                },
+                "train_seconds": round(item.seconds, 1),
+                "golden": scored,
+            }
+            summaries.append(
+                report.VariantReport(
+                    variant=item.variant,
+                    artifact=name,
+                    estimator=type(pipeline.steps[-1][1]).__name__,
+                    family_scores=item.search.family_scores,
+                    threshold=item.evaluation.threshold,
+                    cv=item.evaluation.cv,
+                    test=item.evaluation.test,
+                    importances=importances,
+                    plots=plots,
+                    train_seconds=item.seconds,
+                )
+            )
+        manifest["training"]["duration_seconds"] = round(time.perf_counter() - started, 1)
+        report.write_summary(reports_dir / "summary.md", manifest, summaries)
+        return manifest
+
+    build_dir = artifact.write_build(config.out, manifest["build_id"], fill)
+    uris = {name: (build_dir / name).resolve().as_uri() for name in manifest["artifacts"]}
+    logger.info(
+        "training done build_id=%s seconds=%.1f",
+        manifest["build_id"],
+        time.perf_counter() - started,
+    )
+    return BuildResult(build_dir=build_dir, model_uris=uris, manifest=manifest)
