@@ -62,6 +62,9 @@ train: install ## train both variants on the shared dataset into $(REGISTRY)/
 demo: install ## the main job: local broker, training (if no build), consumer, replay, summary
 	$(PY) deploy/local/demo.py --data $(DATA) --registry $(REGISTRY) $(DEMO_ARGS)
 
+bench: install ## consumer throughput/latency vs the local broker (BENCH_ARGS="--quick" or "--events N")
+	$(PY) -m benchmarks --registry $(REGISTRY) --data $(DATA) $(BENCH_ARGS)
+
 broker-start: ## start a local Kafka broker by hand (BROKER_NAME=dev, BROKER_ARGS="--sasl --port 9092")
 	deploy/local/kafka.sh start --name $(or $(BROKER_NAME),dev) $(BROKER_ARGS)
 

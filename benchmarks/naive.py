@@ -1,0 +1,59 @@
+"""The naive baseline: one message at a time, the way a first version would be written.
+
+``python -m benchmarks.naive`` with the consumer's environment. For each message: poll,
+validate (`contract.errors.parse_event`), `predict_proba` of the loaded pipeline on a one-row
+frame, produce, wait for the acknowledgement, commit that message's offset. Invalid events are
+skipped (the benchmark's input has none). Runs until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import joblib
+import numpy as np
+
+from benchmarks._client import acknowledged, clients, load_settings, produce, usable
+from consumer.gates import artifact_entry, read_manifest
+from consumer.publish import output_records, rfc3339_now
+from consumer.scoring import ModelInfo
+from contract.errors import ContractViolation, parse_event
+from contract.frame import events_to_frame
+
+
+def main() -> int:
+    settings = load_settings()
+    manifest = read_manifest(settings.model_path)
+    entry = artifact_entry(manifest, settings.model_path)
+    info = ModelInfo(manifest.build_id, entry.variant, manifest.git_sha, entry.threshold)
+    pipeline = joblib.load(settings.model_path)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    consumer, producer, errors = clients(settings)
+    try:
+        while not stop.is_set():
+            message = consumer.poll(settings.batch_max_wait_ms / 1000)
+            if message is None or not usable([message]):
+                continue
+            try:
+                event = parse_event(message.value() or b"")
+            except ContractViolation:
+                continue
+            probability = pipeline.predict_proba(events_to_frame([event]))[:, 1]
+            (record,) = output_records(
+                [event], [message], np.asarray(probability, dtype=np.float64), info, rfc3339_now()
+            )
+            produce(producer, settings.output_topic, record, message.key())
+            acknowledged(producer, errors, settings.shutdown_timeout_s)
+            # Asynchronous, as `commit(message)` is by default: the flush above is the wait.
+            consumer.commit(message=message, asynchronous=True)
+    finally:
+        consumer.close()
+        producer.flush(10)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

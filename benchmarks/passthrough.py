@@ -1,0 +1,42 @@
+"""The ceiling: consume -> produce with the consumer's client settings, no decoding, no scoring.
+
+``python -m benchmarks.passthrough`` with the consumer's environment (INPUT_TOPIC, OUTPUT_TOPIC,
+BATCH_MAX_MESSAGES, ...). Same at-least-once shape as the consumer: a batch's records are
+produced, acknowledged (acks=all, idempotent producer), and only then its offsets are stored.
+Runs until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+from benchmarks._client import acknowledged, clients, load_settings, produce, usable
+from consumer.loop import BatchOffsets
+
+
+def main() -> int:
+    settings = load_settings()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    consumer, producer, errors = clients(settings)
+    wait_s = settings.batch_max_wait_ms / 1000
+    try:
+        while not stop.is_set():
+            producer.poll(0)
+            messages = usable(consumer.consume(settings.batch_max_messages, wait_s))
+            if not messages:
+                continue
+            for message in messages:
+                produce(producer, settings.output_topic, message.value(), message.key())
+            acknowledged(producer, errors, settings.shutdown_timeout_s)
+            consumer.store_offsets(offsets=BatchOffsets.of(messages).next_positions())
+    finally:
+        consumer.close()
+        producer.flush(10)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

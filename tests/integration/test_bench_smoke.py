@@ -1,0 +1,72 @@
+"""A tiny run of the benchmark harness against the session broker: it runs and writes its JSON.
+
+No timing is asserted; only that every stage ran, accounted for every event and reported.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_benchmark_smoke_run_writes_its_results(
+    kafka_bootstrap: str, model_build: Path, tmp_path: Path
+) -> None:
+    build = model_build
+    out = tmp_path / "results"
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "--quick",
+        "--events",
+        "400",
+        "--bootstrap",
+        kafka_bootstrap,
+        "--model-uri",
+        (build / "best_model_full.joblib").as_uri(),
+        "--out",
+        str(out),
+        "--work",
+        str(tmp_path / "work"),
+        "--batch-sizes",
+        "50,400",
+        "--rates",
+        "200",
+        "--latency-seconds",
+        "2",
+        "--naive-seconds",
+        "2",
+        "--memory-events",
+        "1200",
+    ]
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=540)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (path,) = out.glob("bench-*.json")
+    results = json.loads(path.read_text())
+
+    runs = {run["name"]: run for run in results["throughput"]}
+    assert set(runs) == {"ceiling", "naive", "consumer-50", "consumer-400"}
+    for name in ("ceiling", "consumer-50", "consumer-400"):
+        assert runs[name]["events"] == 400, name  # every event came out, none dead-lettered
+        assert runs[name]["events_per_s"] > 0
+        assert runs[name]["peak_rss_mb"] > 0
+    assert runs["naive"]["events"] >= 1
+    assert runs["consumer-400"]["notes"] == ""  # the compiled path was verified and used
+    (latency,) = results["latency"]
+    assert latency["offered_per_s"] == 200
+    assert latency["measured"] == latency["events"] > 0
+    assert 0 <= latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    assert results["memory"]["events"] == 1200
+    assert results["ratios"]["consumer-400/ceiling"] > 0
+    assert set(results["targets"]) >= {"events_per_s >= 50000", "p99 at 2000/s <= 50 ms"}
+    assert results["machine"]["nproc"] >= 1
+    assert "| consumer-400 | 400 |" in done.stdout  # the printed table

@@ -1,0 +1,114 @@
+"""The compiled scoring path reproduces the pipeline exactly, or is not used at all."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from xgboost import XGBClassifier
+
+from consumer.fastpath import compile_verified, event_columns, verification_events
+from consumer.scoring import ModelInfo, Scorer
+from contract.compiled import CompiledPipeline, NotCompilable, frame_columns, verify_compiled
+from contract.frame import events_to_frame
+from contract.pipeline import Variant, build_pipeline
+from contract.schema import FEATURE_COLUMNS
+from training.synthetic import generate_sessions
+
+INFO = ModelInfo(build_id="b", variant="full", git_sha="x", threshold=0.5)
+
+
+def _estimators() -> dict[str, Any]:
+    return {
+        "logistic_regression": LogisticRegression(max_iter=2000),
+        "random_forest": RandomForestClassifier(
+            n_estimators=7, max_depth=6, n_jobs=1, random_state=0
+        ),
+        "xgboost": XGBClassifier(n_estimators=8, max_depth=3, n_jobs=1, random_state=0),
+    }
+
+
+def _fitted(family: str, variant: Variant, rows: int = 800) -> Pipeline:
+    data = generate_sessions(rows, seed=3)
+    pipeline = build_pipeline(_estimators()[family], variant)
+    return pipeline.fit(data[list(FEATURE_COLUMNS)], data["Revenue"])
+
+
+@pytest.fixture(scope="module")
+def fresh_events() -> list[Any]:
+    """Valid events the verification never saw (another seed), edge values included."""
+    return verification_events(1500, seed=99)
+
+
+@pytest.mark.parametrize("family", ["logistic_regression", "random_forest", "xgboost"])
+@pytest.mark.parametrize("variant", ["full", "no_page_values"])
+def test_compiled_scores_equal_the_pipeline(
+    family: str, variant: Variant, fresh_events: list[Any]
+) -> None:
+    pipeline = _fitted(family, variant)
+    scorer = Scorer(pipeline, INFO)
+    assert scorer.compiled_path, "a pipeline of the contract's shape must compile"
+    for batch in (fresh_events[:1], fresh_events[:37], fresh_events):
+        expected = pipeline.predict_proba(events_to_frame(batch))[:, 1]
+        np.testing.assert_array_equal(scorer.score(batch), expected)
+
+
+def test_encoded_matrix_is_bit_identical(fresh_events: list[Any]) -> None:
+    pipeline = _fitted("logistic_regression", "full")
+    compiled = CompiledPipeline(pipeline)
+    frame = events_to_frame(fresh_events)
+    expected = pipeline[:-1].transform(frame).to_numpy(dtype=np.float64)
+    np.testing.assert_array_equal(compiled.transform(event_columns(fresh_events)), expected)
+    np.testing.assert_array_equal(compiled.transform(frame_columns(frame)), expected)
+
+
+def test_verification_catches_a_wrong_copy(fresh_events: list[Any]) -> None:
+    pipeline = _fitted("logistic_regression", "full")
+    compiled = CompiledPipeline(pipeline)
+    scaler = compiled._scalers[0]
+    assert scaler.mean is not None
+    object.__setattr__(scaler, "mean", scaler.mean + 1e-9)  # a copy that drifted slightly
+    with pytest.raises(NotCompilable, match="encoded matrix differs"):
+        verify_compiled(pipeline, compiled, [events_to_frame(fresh_events[:200])])
+
+
+def test_unknown_pipeline_shape_falls_back_to_the_pipeline(fresh_events: list[Any]) -> None:
+    fitted = _fitted("logistic_regression", "full")
+    steps = [*fitted.steps[:-1], ("identity", FunctionTransformer()), fitted.steps[-1]]
+    odd = Pipeline(steps)
+    with pytest.raises(NotCompilable, match="unexpected steps"):
+        compile_verified(odd, fresh_events[:50])
+    scorer = Scorer(odd, INFO)
+    assert not scorer.compiled_path
+    expected = fitted.predict_proba(events_to_frame(fresh_events))[:, 1]
+    np.testing.assert_array_equal(scorer.score(fresh_events), expected)
+
+
+def test_runtime_failure_of_the_compiled_path_falls_back(fresh_events: list[Any]) -> None:
+    pipeline = _fitted("random_forest", "full")
+    scorer = Scorer(pipeline, INFO)
+    assert scorer.compiled_path
+    assert scorer._compiled is not None
+
+    def broken(_: Any) -> Any:
+        raise RuntimeError("boom")
+
+    scorer._compiled.predict_proba = broken  # type: ignore[method-assign]
+    expected = pipeline.predict_proba(events_to_frame(fresh_events[:20]))[:, 1]
+    np.testing.assert_array_equal(scorer.score(fresh_events[:20]), expected)
+    assert not scorer.compiled_path
+
+
+def test_verification_sample_reaches_the_contract_edges() -> None:
+    events = verification_events(400, seed=1)
+    columns = event_columns(events)
+    assert np.isnan(columns["Administrative"]).any()  # null counts
+    assert (columns["ProductRelated_Duration"] == -1).any()  # the -1 sentinel
+    assert {"Jan", "Apr"} & set(columns["Month"])  # months absent from the dataset
+    assert (columns["TrafficType"] > 20).any()  # codes never seen in training
+    assert (columns["BounceRates"] == 1.0).any()
