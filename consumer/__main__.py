@@ -21,7 +21,7 @@ from consumer.gates import load_checked_model
 from consumer.health import HealthServer, HealthState
 from consumer.kafka import producer_config
 from consumer.logs import configure_logging
-from consumer.loop import ScoringLoop
+from consumer.loop import MAX_RETRY_BACKOFF_S, ScoringLoop
 from consumer.metrics import ScorerMetrics
 from consumer.publish import DeliveryErrors, Publisher
 from consumer.settings import Settings, load_settings
@@ -44,8 +44,11 @@ def main(argv: list[str] | None = None) -> int:
 def serve(settings: Settings) -> int:
     registry = CollectorRegistry()
     metrics = ScorerMetrics.create(registry)
+    # One loop turn may legitimately take a consume wait, a publish wait bounded by
+    # SHUTDOWN_TIMEOUT_S and a retry backoff; only a turn longer than all that is a wedged loop.
     liveness_timeout = max(
-        30.0, 3 * settings.batch_max_wait_ms / 1000 + settings.shutdown_timeout_s
+        30.0,
+        3 * settings.batch_max_wait_ms / 1000 + settings.shutdown_timeout_s + MAX_RETRY_BACKOFF_S,
     )
     health = HealthState(liveness_timeout_s=liveness_timeout)
     server = HealthServer(health, registry, "0.0.0.0", settings.metrics_port)

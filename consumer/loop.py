@@ -37,7 +37,8 @@ from contract.schema import SessionEvent
 
 logger = logging.getLogger(__name__)
 
-_MAX_RETRY_BACKOFF_S = 5.0
+MAX_RETRY_BACKOFF_S = 5.0
+"""Longest pause between two attempts at a batch whose output was not acknowledged."""
 _TRANSACTION_TIMEOUT_S = 30.0
 
 
@@ -148,6 +149,8 @@ class ScoringLoop:
             self._assigned.discard((tp.topic, tp.partition))
             with contextlib.suppress(KeyError):
                 self._metrics.consumer_lag.remove(tp.topic, str(tp.partition))
+        # Not ready while holding nothing (all revoked or lost), until the next assignment.
+        self._health.set_assigned(bool(self._assigned))
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -378,7 +381,7 @@ class ScoringLoop:
                     self._consumer.seek(position)
                 except KafkaException as seek_error:
                     logger.warning("seek %s failed: %s", _describe([position]), seek_error)
-        self._retry_backoff_s = min(_MAX_RETRY_BACKOFF_S, max(0.1, self._retry_backoff_s * 2))
+        self._retry_backoff_s = min(MAX_RETRY_BACKOFF_S, max(0.1, self._retry_backoff_s * 2))
         stop.wait(self._retry_backoff_s)
 
     def _commit_stored_offsets(self, partitions: list[TopicPartition] | None) -> None:

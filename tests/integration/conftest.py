@@ -22,6 +22,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from tests.builds import train_tiny_build
+
 from .broker import (
     INSTALL_HINT,
     BrokerError,
@@ -182,3 +184,13 @@ def group_factory(request: pytest.FixtureRequest) -> GroupFactory:
         return unique_name(request, "itg")
 
     return make
+
+
+@pytest.fixture(scope="session")
+def model_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One real build (both variants) trained on generated sessions, shared by the session.
+
+    It lives here, not in one subfolder's conftest, so that every integration suite (consumer,
+    faults) shares one training run: a fixture re-exported by another conftest would train twice.
+    """
+    return train_tiny_build(tmp_path_factory.mktemp("registry") / "builds")
