@@ -41,28 +41,77 @@ def output_records(
     info: ModelInfo,
     scored_at: str,
 ) -> list[bytes]:
-    """One JSON record per scored event (schema: consumer/output_record.schema.json)."""
-    records = []
-    for event, message, probability in zip(events, messages, probabilities.tolist(), strict=True):
-        record: dict[str, Any] = {
-            "session_id": event.session_id,
-            "probability": probability,
-            "label": probability >= info.threshold,
-            "threshold": info.threshold,
+    """One JSON record per scored event (schema: consumer/output_record.schema.json).
+
+    The bytes equal `orjson.dumps(output_record_dict(...))` exactly (`reference_output_record`
+    below; the unit tests compare both on random inputs). The fields that are the same for the
+    whole batch are serialised once; per record only the varying values go through
+    `orjson.dumps`, so string escaping and float formatting are orjson's own.
+    """
+    threshold = info.threshold
+    shared = orjson.dumps(
+        {
+            "threshold": threshold,
             "model_build_id": info.build_id,
             "model_variant": info.variant,
             "contract_version": CONTRACT_VERSION,
             "scored_at": scored_at,
-            "source": {
-                "topic": message.topic(),
-                "partition": message.partition(),
-                "offset": message.offset(),
-            },
         }
-        if event.event_time is not None:
-            record["event_time"] = event_time_text(event)
-        records.append(orjson.dumps(record))
+    )[1:-1]
+    dumps = orjson.dumps
+    middles: dict[str | None, bytes] = {}  # per source topic: shared fields + '"source":{...'
+    records = []
+    for event, message, probability in zip(events, messages, probabilities.tolist(), strict=True):
+        topic = message.topic()
+        middle = middles.get(topic)
+        if middle is None:
+            middle = b"," + shared + b',"source":{"topic":' + dumps(topic) + b',"partition":'
+            middles[topic] = middle
+        event_time = event.event_time
+        records.append(
+            _RECORD
+            % (
+                dumps(event.session_id),
+                dumps(probability),
+                b"true" if probability >= threshold else b"false",
+                middle,
+                dumps(message.partition()),
+                dumps(message.offset()),
+                b"" if event_time is None else b',"event_time":' + dumps(event_time_text(event)),
+            )
+        )
     return records
+
+
+_RECORD = b'{"session_id":%b,"probability":%b,"label":%b%b%b,"offset":%b}%b}'
+
+
+def reference_output_record(
+    event: SessionEvent,
+    message: MessageLike,
+    probability: float,
+    info: ModelInfo,
+    scored_at: str,
+) -> bytes:
+    """One output record built as a dict and serialised whole: the definition of the format."""
+    record: dict[str, Any] = {
+        "session_id": event.session_id,
+        "probability": probability,
+        "label": probability >= info.threshold,
+        "threshold": info.threshold,
+        "model_build_id": info.build_id,
+        "model_variant": info.variant,
+        "contract_version": CONTRACT_VERSION,
+        "scored_at": scored_at,
+        "source": {
+            "topic": message.topic(),
+            "partition": message.partition(),
+            "offset": message.offset(),
+        },
+    }
+    if event.event_time is not None:
+        record["event_time"] = event_time_text(event)
+    return orjson.dumps(record)
 
 
 def event_time_text(event: SessionEvent) -> str | None:

@@ -202,6 +202,7 @@ class CompiledPipeline:
         self._forest = type(self.estimator) is RandomForestClassifier and not isinstance(
             self.estimator.n_classes_, list
         )
+        self._xgboost = _XGBoostPredictor.of(self.estimator)
 
     # --- the same operations as SessionCleaner, SessionFeatures and the encoder --------------
 
@@ -290,6 +291,8 @@ class CompiledPipeline:
             total /= len(estimator.estimators_)
             positive: FloatArray = total[:, 1]
             return positive
+        if self._xgboost is not None:
+            return self._xgboost.predict(matrix)
         with warnings.catch_warnings():
             # The estimator was fitted on a frame with names; the matrix has the same columns.
             warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING)
@@ -297,6 +300,47 @@ class CompiledPipeline:
             # sums the dot products in the same order (a C-ordered copy can differ by an ulp).
             probabilities = estimator.predict_proba(np.asfortranarray(matrix))
         return np.asarray(probabilities[:, 1], dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class _XGBoostPredictor:
+    """`XGBClassifier.predict_proba(X)[:, 1]` for a binary:logistic model, minus its wrapper.
+
+    `XGBClassifier.predict_proba` calls `Booster.inplace_predict` with the same iteration range
+    and `missing`, then stacks `[1 - p, p]`; calling the booster directly skips the wrapper's
+    per-call checks and the stacking. `verify_compiled` still compares the result with the
+    pipeline's own `predict_proba` before the copy is used.
+    """
+
+    booster: Any
+    iteration_range: tuple[int, int]
+    missing: float
+
+    @classmethod
+    def of(cls, estimator: Any) -> _XGBoostPredictor | None:
+        kind = type(estimator)
+        if kind.__name__ != "XGBClassifier" or not kind.__module__.startswith("xgboost"):
+            return None
+        if estimator.objective != "binary:logistic" or int(estimator.n_classes_) != 2:
+            return None  # other objectives go through the estimator's own predict_proba
+        if estimator.booster not in (None, "gbtree"):
+            return None
+        try:  # the same rule as XGBModel._get_iteration_range(None)
+            iteration_range = (0, int(estimator.best_iteration) + 1)
+        except AttributeError:
+            iteration_range = (0, 0)
+        missing = np.nan if estimator.missing is None else float(estimator.missing)
+        return cls(estimator.get_booster(), iteration_range, missing)
+
+    def predict(self, matrix: FloatArray) -> FloatArray:
+        probabilities = self.booster.inplace_predict(
+            matrix,
+            iteration_range=self.iteration_range,
+            predict_type="value",
+            missing=self.missing,
+            validate_features=False,  # a bare matrix has no names; the layout is verified
+        )
+        return np.asarray(probabilities, dtype=np.float64).reshape(-1)
 
 
 def frame_columns(frame: pd.DataFrame) -> dict[str, Any]:

@@ -112,3 +112,33 @@ def test_verification_sample_reaches_the_contract_edges() -> None:
     assert {"Jan", "Apr"} & set(columns["Month"])  # months absent from the dataset
     assert (columns["TrafficType"] > 20).any()  # codes never seen in training
     assert (columns["BounceRates"] == 1.0).any()
+
+
+def test_xgboost_is_scored_by_its_booster_within_its_best_iteration(
+    fresh_events: list[Any],
+) -> None:
+    pipeline = _fitted("xgboost", "full")
+    frame = events_to_frame(fresh_events)
+    all_rounds = pipeline.predict_proba(frame)[:, 1]
+    # What early stopping leaves behind: the booster's best_iteration attribute.
+    pipeline[-1].get_booster().set_attr(best_iteration="2")
+    expected = pipeline.predict_proba(frame)[:, 1]
+    assert not np.array_equal(expected, all_rounds)  # the range changes the scores
+    compiled, _ = compile_verified(pipeline, fresh_events[:300])
+    assert compiled._xgboost is not None  # the booster's inplace_predict, not the wrapper
+    assert compiled._xgboost.iteration_range == (0, 3)
+    np.testing.assert_array_equal(compiled.predict_proba(event_columns(fresh_events)), expected)
+
+
+def test_xgboost_other_objectives_use_the_estimator(fresh_events: list[Any]) -> None:
+    data = generate_sessions(800, seed=3)
+    estimator = XGBClassifier(
+        n_estimators=5, max_depth=2, n_jobs=1, random_state=0, objective="binary:hinge"
+    )
+    pipeline = build_pipeline(estimator, "full").fit(data[list(FEATURE_COLUMNS)], data["Revenue"])
+    compiled = CompiledPipeline(pipeline)
+    assert compiled._xgboost is None
+    expected = pipeline.predict_proba(events_to_frame(fresh_events[:100]))[:, 1]
+    np.testing.assert_array_equal(
+        compiled.predict_proba(event_columns(fresh_events[:100])), expected
+    )

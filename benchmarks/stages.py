@@ -1,0 +1,140 @@
+"""``python -m benchmarks.stages``: CPU time per event of each consumer stage, in process.
+
+No broker: the consumer's own stage functions run on generated events in batches, timed with
+``time.process_time`` (CPU, not wall clock, so other jobs on the machine matter less). The
+fastest of ``--repeat`` passes is kept per stage. It shows where the time goes for one build;
+``python -m benchmarks`` measures the whole consumer through a broker.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks.measure import REPO
+from benchmarks.workload import generate_payloads
+from consumer.decode import decode_batch
+from consumer.fastpath import event_columns
+from consumer.gates import load_checked_model
+from consumer.publish import output_records, rfc3339_now
+from consumer.settings import Settings
+
+logger = logging.getLogger("benchmarks.stages")
+
+
+@dataclass(frozen=True, slots=True)
+class _Message:
+    """The part of a consumed message the stages read (`consumer.decode.MessageLike`)."""
+
+    _value: bytes
+    _key: bytes
+    _offset: int
+
+    def value(self) -> bytes:
+        return self._value
+
+    def key(self) -> bytes:
+        return self._key
+
+    def topic(self) -> str:
+        return "sessions"
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return self._offset
+
+    def timestamp(self) -> tuple[int, int]:
+        return (1, 0)
+
+
+@dataclass(frozen=True)
+class StageCost:
+    stage: str
+    microseconds_per_event: float
+
+
+def _best_per_event(run: Callable[[], Any], events: int, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.process_time()
+        run()
+        best = min(best, time.process_time() - started)
+    return best / events * 1e6
+
+
+def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[StageCost]:
+    """Per-event CPU cost of decode, columns, transform, estimator and output records."""
+    scorer = load_checked_model(Settings.model_construct(model_uri=model_uri).model_path)
+    compiled = scorer._compiled
+    payloads = generate_payloads(events)
+    messages = [_Message(value, key, i) for i, (key, value) in enumerate(payloads)]
+    batches = [messages[i : i + batch_size] for i in range(0, len(messages), batch_size)]
+    decoded = [decode_batch(batch, 1_048_576) for batch in batches]
+    columns = [event_columns(d.events) for d in decoded]
+    probabilities = [scorer.score(d.events) for d in decoded]
+    scored_at = rfc3339_now()
+
+    def each(step: Callable[[int], Any]) -> Callable[[], None]:
+        def run() -> None:
+            for i in range(len(batches)):
+                step(i)
+
+        return run
+
+    stages: list[tuple[str, Callable[[int], Any]]] = [
+        ("decode + validate (decode_batch)", lambda i: decode_batch(batches[i], 1_048_576)),
+        ("events -> columns (event_columns)", lambda i: event_columns(decoded[i].events)),
+    ]
+    if compiled is not None:
+        matrices = [compiled.transform(c) for c in columns]
+        stages += [
+            ("clean -> engineer -> encode (compiled)", lambda i: compiled.transform(columns[i])),
+            ("estimator (compiled path)", lambda i: compiled.proba_of_matrix(matrices[i])),
+        ]
+    stages += [
+        ("whole score (Scorer.score)", lambda i: scorer.score(decoded[i].events)),
+        (
+            "output records (output_records)",
+            lambda i: output_records(
+                decoded[i].events, decoded[i].messages, probabilities[i], scorer.info, scored_at
+            ),
+        ),
+    ]
+    return [StageCost(name, _best_per_event(each(step), events, repeat)) for name, step in stages]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.stages", description=__doc__)
+    parser.add_argument("--model-uri", help="a best_model_<variant>.joblib (default: newest)")
+    parser.add_argument("--registry", type=Path, default=REPO / "registry")
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
+    model_uri = args.model_uri
+    if model_uri is None:
+        builds = sorted(args.registry.glob("*/best_model_full.joblib"))
+        if not builds:
+            parser.error(f"no build in {args.registry}; pass --model-uri")
+        model_uri = builds[-1].resolve().as_uri()
+    costs = measure(model_uri, args.events, args.batch_size, args.repeat)
+    print(f"model: {model_uri}\nevents: {args.events:,} in batches of {args.batch_size:,}")
+    print("| stage | CPU µs / event |\n|---|---:|")
+    for cost in costs:
+        print(f"| {cost.stage} | {cost.microseconds_per_event:.2f} |")
+    print(f"(numpy {np.__version__}; fastest of {args.repeat} passes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
