@@ -38,6 +38,8 @@ RUN uv sync --frozen --no-dev --no-editable --no-install-package nvidia-nccl-cu1
 FROM ${PYTHON_IMAGE} AS runtime
 
 ARG GIT_SHA=unknown
+# training records it in manifest.json (the image has no .git)
+ENV GIT_SHA=${GIT_SHA}
 LABEL org.opencontainers.image.title="shopper-intent" \
       org.opencontainers.image.description="Purchase-intent scoring consumer and training job" \
       org.opencontainers.image.licenses="Apache-2.0" \

@@ -98,7 +98,8 @@ class ScoringLoop:
     def on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self._assigned |= {(tp.topic, tp.partition) for tp in partitions}
         self._metrics.rebalances.labels(kind="assign").inc()
-        self._health.set_assigned(True)
+        # cooperative-sticky also calls this with no partitions: that member holds nothing.
+        self._health.set_assigned(bool(self._assigned))
         logger.info("assigned partitions=%s", _describe(partitions))
 
     def on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:

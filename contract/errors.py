@@ -119,7 +119,7 @@ def _find_duplicate_key(raw: bytes | str) -> str | None:
 
     try:
         json.loads(raw, object_pairs_hook=pairs_hook)
-    except ValueError:
+    except (ValueError, RecursionError):  # json.loads recurses: deep nesting is not a duplicate
         return None
     return duplicate[0] if duplicate else None
 

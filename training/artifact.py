@@ -74,13 +74,16 @@ def python_version() -> str:
 
 
 def git_sha(repo_dir: Path | None = None) -> str:
-    """The checkout's HEAD commit (``-dirty`` appended when tracked files changed), or
-    ``unknown`` outside a git checkout."""
+    """The checkout's HEAD commit (``-dirty`` appended when tracked files changed); outside a
+    git checkout (the container image) the ``GIT_SHA`` the image was built with, or ``unknown``."""
     cwd = repo_dir or Path(__file__).resolve().parent.parent
     try:
         sha = _git(cwd, "rev-parse", "HEAD")
         dirty = _git(cwd, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError, subprocess.TimeoutExpired):
+        baked_in = os.environ.get("GIT_SHA", "").strip()
+        if baked_in and baked_in != "unknown":
+            return baked_in
         logger.warning("git sha unavailable dir=%s", cwd)
         return "unknown"
     return f"{sha}-dirty" if dirty else sha

@@ -82,6 +82,7 @@ def families(y_train: pd.Series, seed: int) -> list[Family]:
                 "model__max_depth": [6, 10, 14, 20],
                 "model__min_samples_leaf": randint(2, 20),
                 "model__max_features": ["sqrt", 0.25],
+                "model__max_samples": [0.5, 0.75, None],  # bootstrap size: cost vs variance
                 "model__class_weight": ["balanced", "balanced_subsample"],
             },
         ),
@@ -216,14 +217,15 @@ def run_search(
     best = searches[best_name]
     unfitted = build_pipeline(_fresh(chosen, best_name), variant)
     unfitted.set_params(**best.best_params_)
+    best_params = _jsonable(best.best_params_)
+    logger.info("refit variant=%s family=%s params=%s", variant, best_name, best_params)
     fitted = clone(unfitted).fit(X_train, y_train)
-    logger.info("refit variant=%s family=%s params=%s", variant, best_name, best.best_params_)
     return SearchResult(
         variant=variant,
         family=best_name,
         best_pipeline=fitted,
         unfitted_pipeline=unfitted,
-        best_params=_jsonable(best.best_params_),
+        best_params=best_params,
         best_cv_score=scores[best_name],
         family_scores=scores,
         n_candidates=total,

@@ -1,0 +1,234 @@
+"""Broker and output faults on a broker of the suite's own: bounced, and its output topic broken."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Literal
+
+import pytest
+from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
+
+from tests.integration.broker import LocalBroker, TopicFactory
+from tests.integration.consumer.conftest import ConsumerFactory, Topics
+from tests.integration.consumer.kafka_io import produce_events, synthetic_events
+from tests.integration.consumer.process import ConsumerProcess
+from tests.integration.faults.support import (
+    OFFSET_INVALID,
+    Ledger,
+    Stream,
+    TopicReader,
+    account,
+    committed_offsets,
+    create_topics,
+    end_offsets,
+    failed,
+    readiness,
+    scored,
+    wait_until,
+)
+
+PARTITIONS = 3
+
+
+@pytest.mark.slow
+def test_broker_bounce_sigterm_and_sigkill_mid_stream(
+    private_broker: LocalBroker,
+    private_topics: Callable[..., Topics],
+    start_consumer: ConsumerFactory,
+    ledger: Ledger,
+) -> None:
+    started = time.monotonic()
+    bootstrap = private_broker.bootstrap
+    assert bootstrap is not None
+    topics = private_topics(PARTITIONS)
+    events = synthetic_events(20_000, seed=104, prefix="b")
+    # SHUTDOWN_TIMEOUT_S bounds the wait for one batch's acknowledgements (default 30 s).
+    process = start_consumer(topics, KAFKA_BOOTSTRAP_SERVERS=bootstrap, SHUTDOWN_TIMEOUT_S="10")
+    process.wait_ready(120)
+    stream = Stream.of_events(bootstrap, topics.input, events, chunk=500, pause_s=0.5)
+    stream.start()
+    bounces: list[dict[str, object]] = []
+    how: Literal["TERM", "KILL"]
+    for how in ("TERM", "KILL"):
+        wait_until(lambda: scored(process) > 0, "progress before the bounce", 120)
+        before = scored(process)
+        private_broker.stop(how, keep_data=True, grace_s=30)
+        wait_until(
+            lambda: readiness(process).get("broker_reachable") is False,
+            f"readiness to drop after SIG{how}",
+            60,
+        )
+        dropped = readiness(process)
+        assert dropped["ready"] is False
+        assert private_broker.start() == bootstrap
+        wait_until(lambda: readiness(process).get("ready") is True, "readiness to return", 120)
+        wait_until(lambda b=before: scored(process) > b, "progress after the bounce", 120)
+        assert process.exit_code() is None, process.log_tail()  # rode it out, same process
+        bounces.append({"signal": how, "readyz_while_down": dropped})
+    stream.finish()
+    reader = TopicReader(bootstrap, topics.output)
+    try:
+        wanted = [str(e["session_id"]) for e in events]
+        reader.poll_until(reader.has_ids(wanted), "every session_id", timeout_s=240)
+        outputs = reader.settle()
+    finally:
+        reader.close()
+    retried = failed(process)
+    result = account(wanted, outputs)
+    ledger.record(
+        "broker bounce: SIGTERM then SIGKILL, mid-stream",
+        runs=1,
+        accounting=result,
+        seconds=time.monotonic() - started,
+        bounces=[b["signal"] for b in bounces],
+        messages_failed_and_retried=retried,
+    )
+    result.assert_nothing_lost()
+    assert process.terminate() == 0, process.log_tail()
+
+
+def _wait_failing(process: ConsumerProcess, what: str) -> dict[str, object]:
+    """The consumer keeps retrying an unwritable output: alive, counted, and not ready."""
+    wait_until(
+        lambda: failed(process) > 0,
+        f"failed messages to be counted ({what})",
+        120,
+    )
+    wait_until(lambda: readiness(process).get("publishing") is False, "publishing=false", 60)
+    status, _ = process.http("/readyz")
+    assert status == 503
+    assert process.exit_code() is None, process.log_tail()
+    return readiness(process)
+
+
+@pytest.mark.slow
+def test_deleted_output_topic_is_retried_without_committing_or_skipping(
+    private_broker: LocalBroker,
+    private_topics: Callable[..., Topics],
+    start_consumer: ConsumerFactory,
+    ledger: Ledger,
+) -> None:
+    started = time.monotonic()
+    bootstrap = private_broker.bootstrap
+    assert bootstrap is not None
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    topics = private_topics(PARTITIONS)
+    group = "faults-output-deleted"
+    before = synthetic_events(2000, seed=105, prefix="d1")
+    after = synthetic_events(2000, seed=106, prefix="d2")
+    process = start_consumer(
+        topics,
+        group=group,
+        KAFKA_BOOTSTRAP_SERVERS=bootstrap,
+        SHUTDOWN_TIMEOUT_S="5",  # bounds the wait for acknowledgements of one batch
+        KAFKA_MESSAGE_TIMEOUT_MS="4000",
+    )
+    process.wait_ready(120)
+
+    produce_events(bootstrap, topics.input, before)
+    reader = TopicReader(bootstrap, topics.output)
+    try:
+        reader.poll_until(reader.has_ids(str(e["session_id"]) for e in before), "phase 1", 120)
+        written_before = list(reader.settle(1.0))
+    finally:
+        reader.close()
+    input_end = end_offsets(bootstrap, topics.input, PARTITIONS)
+    wait_until(
+        lambda: committed_offsets(bootstrap, group, topics.input, PARTITIONS) == input_end,
+        "phase 1 offsets committed",
+        60,
+        1.0,
+    )
+
+    # The output topic disappears (auto.create.topics.enable=false on this broker).
+    admin.delete_topics([topics.output], operation_timeout=30)[topics.output].result(30)
+    produce_events(bootstrap, topics.input, after)
+    failing = _wait_failing(process, "deleted output topic")
+    time.sleep(6)  # past an auto-commit interval (5 s): nothing may be committed meanwhile
+    assert committed_offsets(bootstrap, group, topics.input, PARTITIONS) == input_end
+    assert process.exit_code() is None
+    log = process.log_tail(400)
+    assert "batch not published" in log, log
+    assert topics.output in log, log
+
+    create_topics(admin, {topics.output: PARTITIONS})
+    reader = TopicReader(bootstrap, topics.output)
+    try:
+        reader.poll_until(reader.has_ids(str(e["session_id"]) for e in after), "phase 2", 180)
+        written_after = list(reader.settle(1.0))
+    finally:
+        reader.close()
+    wait_until(lambda: readiness(process).get("ready") is True, "readiness to return", 60)
+    retried = failed(process)
+    assert process.terminate() == 0, process.log_tail()
+    assert committed_offsets(bootstrap, group, topics.input, PARTITIONS) == end_offsets(
+        bootstrap, topics.input, PARTITIONS
+    )
+    result = account([str(e["session_id"]) for e in before + after], written_before + written_after)
+    ledger.record(
+        "output topic deleted mid-stream, then recreated",
+        runs=1,
+        accounting=result,
+        seconds=time.monotonic() - started,
+        messages_failed_and_retried=retried,
+        readyz_while_failing=failing,
+    )
+    result.assert_nothing_lost()
+
+
+@pytest.mark.slow
+def test_record_too_large_for_output_topic_is_retried_until_the_topic_allows_it(
+    kafka_bootstrap: str,
+    admin: AdminClient,
+    topic_factory: TopicFactory,
+    start_consumer: ConsumerFactory,
+    ledger: Ledger,
+) -> None:
+    started = time.monotonic()
+    # Each output record is ~500 bytes; this topic takes record batches of at most 200 bytes.
+    topics = Topics(
+        input=topic_factory(partitions=PARTITIONS),
+        output=topic_factory(partitions=PARTITIONS, config={"max.message.bytes": "200"}),
+        dlq=topic_factory(),
+    )
+    group = "faults-too-large"
+    events = synthetic_events(1000, seed=107, prefix="L")
+    produce_events(kafka_bootstrap, topics.input, events)
+    process = start_consumer(topics, group=group, SHUTDOWN_TIMEOUT_S="5")
+    failing = _wait_failing(process, "record too large")
+    time.sleep(6)  # past an auto-commit interval
+    committed = committed_offsets(kafka_bootstrap, group, topics.input, PARTITIONS)
+    assert committed == [OFFSET_INVALID] * PARTITIONS, committed
+    assert scored(process) == 0
+    log = process.log_tail(400)
+    assert "batch not published" in log, log
+    assert "too large" in log, log
+
+    resource = ConfigResource(
+        "topic",
+        topics.output,
+        incremental_configs=[
+            ConfigEntry("max.message.bytes", "1048576", incremental_operation=AlterConfigOpType.SET)
+        ],
+    )
+    admin.incremental_alter_configs([resource])[resource].result(30)
+    reader = TopicReader(kafka_bootstrap, topics.output)
+    try:
+        wanted = [str(e["session_id"]) for e in events]
+        reader.poll_until(reader.has_ids(wanted), "every session_id", 180)
+        outputs = reader.settle(1.0)
+    finally:
+        reader.close()
+    retried = failed(process)
+    assert process.terminate() == 0, process.log_tail()
+    result = account(wanted, outputs)
+    ledger.record(
+        "output record too large for the topic, then allowed",
+        runs=1,
+        accounting=result,
+        seconds=time.monotonic() - started,
+        messages_failed_and_retried=retried,
+        readyz_while_failing=failing,
+    )
+    result.assert_nothing_lost()
