@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from contract.errors import ContractViolation, parse_event
 from contract.schema import SessionEvent
+
+logger = logging.getLogger(__name__)
 
 
 class MessageLike(Protocol):
@@ -60,6 +63,13 @@ def decode_message(message: MessageLike, max_message_bytes: int) -> SessionEvent
         return parse_event(value)
     except ContractViolation as violation:
         return Rejection(message, violation.rule, violation.field, str(violation))
+    except Exception as exc:
+        # Decoding is meant never to raise; if a message makes it raise anyway, that message is
+        # dead-lettered. Letting it escape would stop the process, and the restarted process
+        # would meet the same message again: a crash loop on one poison pill.
+        logger.exception("decoding raised; dead-lettering the message")
+        reason = f"{type(exc).__name__}: {str(exc)[:200]}"
+        return Rejection(message, "decode_failed", "<message>", reason)
 
 
 def decode_batch(messages: Sequence[MessageLike], max_message_bytes: int) -> DecodedBatch:

@@ -25,7 +25,7 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from consumer.decode import DecodedBatch, MessageLike, Rejection, decode_batch, decode_message
+from consumer.decode import MessageLike, Rejection, decode_batch
 from consumer.errors import ConsumerError, PublishError
 from consumer.health import HealthState
 from consumer.kafka import consumer_config
@@ -33,7 +33,6 @@ from consumer.metrics import ScorerMetrics
 from consumer.publish import Publisher, output_records, rfc3339_now
 from consumer.scoring import Scorer, score_isolating_failures
 from consumer.settings import Settings
-from contract.schema import SessionEvent
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +206,7 @@ class ScoringLoop:
         offsets = BatchOffsets.of(messages)
 
         started = time.perf_counter()
-        decoded = self._decode(messages)
+        decoded = decode_batch(messages, self._settings.max_message_bytes)
         decoded_at = time.perf_counter()
         metrics.observe_stage("decode", decoded_at - started)
 
@@ -246,34 +245,6 @@ class ScoringLoop:
                 metrics.end_to_end_latency.observe(max(0.0, acknowledged_ms - timestamp_ms) / 1000)
         metrics.count("scored", len(records))
         metrics.count("rejected", len(rejections))
-
-    def _decode(self, messages: list[Message]) -> DecodedBatch:
-        """Decode a batch; if that raises, decode one by one and dead-letter the culprits.
-
-        Decoding is meant never to raise, but a message that makes it raise anyway (for example
-        a RecursionError on deeply nested JSON) would otherwise stop the process, and the
-        restarted process would meet the same message again: a crash loop on one poison pill.
-        """
-        limit = self._settings.max_message_bytes
-        try:
-            return decode_batch(messages, limit)
-        except Exception:
-            logger.exception("batched decoding raised; decoding messages one by one")
-        events: list[SessionEvent] = []
-        valid: list[MessageLike] = []
-        rejections: list[Rejection] = []
-        for message in messages:
-            try:
-                decoded = decode_message(message, limit)
-            except Exception as exc:
-                reason = f"{type(exc).__name__}: {str(exc)[:200]}"
-                decoded = Rejection(message, "decode_failed", "<message>", reason)
-            if isinstance(decoded, Rejection):
-                rejections.append(decoded)
-            else:
-                events.append(decoded)
-                valid.append(message)
-        return DecodedBatch(events, valid, rejections)
 
     def _publish_and_store(
         self,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 KeyValue = tuple[bytes | None, bytes | None]
 
@@ -61,6 +61,17 @@ class Record:
     offset: int
     timestamp_ms: int
 
+    @classmethod
+    def of(cls, message: Message) -> Record:
+        return cls(
+            message.key(),
+            message.value(),
+            headers_dict(message.headers()),
+            message.partition() or 0,
+            message.offset() or 0,
+            message.timestamp()[1],
+        )
+
     def json(self) -> dict[str, Any]:
         if self.value is None:
             raise ValueError("the record has no value")
@@ -100,16 +111,7 @@ def read_topic(
             for message in consumer.consume(1000, 0.2):
                 if message.error():
                     continue
-                records.append(
-                    Record(
-                        message.key(),
-                        message.value(),
-                        _headers(message.headers()),
-                        message.partition() or 0,
-                        message.offset() or 0,
-                        message.timestamp()[1],
-                    )
-                )
+                records.append(Record.of(message))
                 last_arrival = time.monotonic()
             if len(records) >= expected and time.monotonic() - last_arrival >= idle_s:
                 break
@@ -118,7 +120,8 @@ def read_topic(
         consumer.close()
 
 
-def _headers(raw: Any) -> dict[str, bytes]:
+def headers_dict(raw: Any) -> dict[str, bytes]:
+    """A message's headers as a dict of bytes (None and str values normalised)."""
     pairs: list[tuple[str, str | bytes | None]] = list(raw or [])
     return {
         name: value.encode() if isinstance(value, str) else (value or b"") for name, value in pairs

@@ -12,28 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from contract.schema import FEATURE_COLUMNS, LABEL_COLUMN
+
 __all__ = ["COLUMNS", "generate_sessions"]
 
-COLUMNS: tuple[str, ...] = (
-    "Administrative",
-    "Administrative_Duration",
-    "Informational",
-    "Informational_Duration",
-    "ProductRelated",
-    "ProductRelated_Duration",
-    "BounceRates",
-    "ExitRates",
-    "PageValues",
-    "SpecialDay",
-    "Month",
-    "OperatingSystems",
-    "Browser",
-    "Region",
-    "TrafficType",
-    "VisitorType",
-    "Weekend",
-    "Revenue",
-)
+COLUMNS: tuple[str, ...] = (*FEATURE_COLUMNS, LABEL_COLUMN)
+"""The dataset's 18 columns, in its order."""
 
 _MONTHS = ("Feb", "Mar", "May", "June", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 _MONTH_P = (0.02, 0.15, 0.27, 0.025, 0.035, 0.035, 0.035, 0.05, 0.24, 0.14)

@@ -10,7 +10,6 @@ from pathlib import Path
 import joblib
 import jsonschema
 import numpy as np
-from confluent_kafka import Consumer, TopicPartition
 
 from contract.frame import events_to_frame
 from contract.schema import SessionEvent
@@ -21,29 +20,10 @@ from tests.integration.consumer.kafka_io import (
     read_topic,
     synthetic_events,
 )
+from tests.integration.faults.support import committed_offsets, end_offsets
 
 REPO = Path(__file__).resolve().parents[3]
 OUTPUT_SCHEMA = json.loads((REPO / "consumer" / "output_record.schema.json").read_text())
-
-
-def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
-    try:
-        committed = consumer.committed([TopicPartition(topic, p) for p in range(partitions)], 10)
-        return [tp.offset for tp in committed]
-    finally:
-        consumer.close()
-
-
-def end_offsets(bootstrap: str, topic: str, partitions: int) -> list[int]:
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "watermarks"})
-    try:
-        return [
-            consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-            for p in range(partitions)
-        ]
-    finally:
-        consumer.close()
 
 
 def test_probabilities_equal_offline_scoring(

@@ -230,16 +230,7 @@ class TopicReader:
         for message in self._consumer.consume(2000, wait_s):
             if message.error():
                 continue
-            self.records.append(
-                Record(
-                    message.key(),
-                    message.value(),
-                    _headers(message.headers()),
-                    message.partition() or 0,
-                    message.offset() or 0,
-                    message.timestamp()[1],
-                )
-            )
+            self.records.append(Record.of(message))
             got += 1
         return got
 
@@ -298,16 +289,6 @@ class TopicReader:
 
     def close(self) -> None:
         self._consumer.close()
-
-
-def _headers(raw: Any) -> dict[str, bytes]:
-    pairs: list[tuple[str, str | bytes | None]] = list(raw or [])
-    return {
-        name: value.encode() if isinstance(value, str) else (value or b"") for name, value in pairs
-    }
-
-
-# --- a paced input stream --------------------------------------------------------------------
 
 
 class Stream(threading.Thread):

@@ -67,3 +67,36 @@ def test_batch_keeps_events_aligned_with_their_messages() -> None:
     assert [e.session_id for e in decoded.events] == [f"s-{i}" for i in range(5)]
     assert [m.offset() for m in decoded.messages] == [0, 1, 2, 3, 4]
     assert [r.message.offset() for r in decoded.rejections] == [99]
+
+
+def test_deeply_nested_json_is_rejected_not_raised() -> None:
+    nested = b"[" * 100_000 + b"]" * 100_000
+    value = b'{"session_id": "deep", "Browser": ' + nested + b"}"
+    decoded = decode_message(FakeMessage(value), 10_000_000)
+    assert isinstance(decoded, Rejection)
+    assert decoded.error_type in {"invalid_json", "int_type"}
+
+
+def test_an_unexpected_decoding_error_dead_letters_only_that_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import consumer.decode as decode_module
+
+    real_parse = decode_module.parse_event
+
+    def flaky_parse(raw: bytes | str) -> object:
+        if b"boom" in (raw if isinstance(raw, bytes) else raw.encode()):
+            raise RecursionError("maximum recursion depth exceeded")
+        return real_parse(raw)
+
+    monkeypatch.setattr(decode_module, "parse_event", flaky_parse)
+    messages = [
+        FakeMessage(json.dumps(valid_event("ok")).encode(), offset=0),
+        FakeMessage(json.dumps(valid_event("boom")).encode(), offset=1),
+    ]
+    decoded = decode_batch(messages, 65_536)
+    assert [e.session_id for e in decoded.events] == ["ok"]
+    assert [(r.error_type, r.message.offset()) for r in decoded.rejections] == [
+        ("decode_failed", 1)
+    ]
+    assert "RecursionError" in decoded.rejections[0].reason
