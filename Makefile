@@ -43,8 +43,8 @@ render-k8s: $(KUSTOMIZE) ## render every deploy/k8s overlay into build/k8s/<over
 	done
 
 lint: install ## ruff and mypy
-	$(VENV)/bin/ruff check contract training consumer tests benchmarks
-	$(VENV)/bin/ruff format --check contract training consumer tests benchmarks
+	$(VENV)/bin/ruff check contract training consumer tests benchmarks deploy
+	$(VENV)/bin/ruff format --check contract training consumer tests benchmarks deploy
 	$(VENV)/bin/mypy
 
 test: install lint ## the whole suite: lint, unit, integration (starts and stops its own Kafka broker)

@@ -19,10 +19,11 @@ import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from tqdm import tqdm
 
 from consumer.replay import KeyValue, produce_messages, read_topic
@@ -226,7 +227,10 @@ def replay_and_measure(
     started = time.monotonic()
     with tqdm(total=len(messages), unit="ev", desc="replay") as bar:
         produced = produce_messages(
-            bootstrap, topics["input"], paced(messages, args.rate), on_progress=bar.update
+            bootstrap,
+            topics["input"],
+            paced(messages, args.rate),
+            on_progress=lambda n: _advance(bar, n),
         )
     replay_seconds = time.monotonic() - started
     inputs = read_topic(bootstrap, topics["input"], produced, idle_s=0.5)
@@ -255,6 +259,10 @@ def replay_and_measure(
         "examples": [r.json() for r in scored[:3]],
         "positives": sum(1 for r in scored if r.json()["label"]),
     }
+
+
+def _advance(bar: tqdm[Any], n: int) -> None:
+    bar.update(n)
 
 
 def print_summary(summary: dict[str, object]) -> None:
