@@ -51,19 +51,10 @@ def usable(messages: list[Message]) -> list[Message]:
     return good
 
 
-def produce(producer: Producer, topic: str, value: bytes | None, key: bytes | None) -> None:
-    while True:
-        try:
-            producer.produce(topic, value=value, key=key)
-            return
-        except BufferError:
-            producer.poll(0.05)
-
-
 def acknowledged(producer: Producer, errors: DeliveryErrors, timeout_s: float) -> None:
     """Wait until every produced record is acknowledged, as the consumer's publisher does."""
     if producer.flush(timeout_s) or errors:
         raise SystemExit(f"records not acknowledged: {list(errors)[:3]}")
 
 
-__all__ = ["READY_LINE", "acknowledged", "clients", "load_settings", "produce", "usable"]
+__all__ = ["READY_LINE", "acknowledged", "clients", "load_settings", "usable"]

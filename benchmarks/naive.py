@@ -14,9 +14,9 @@ import threading
 import joblib
 import numpy as np
 
-from benchmarks._client import acknowledged, clients, load_settings, produce, usable
+from benchmarks._client import acknowledged, clients, load_settings, usable
 from consumer.gates import artifact_entry, read_manifest
-from consumer.publish import output_records, rfc3339_now
+from consumer.publish import output_records, produce_when_room, rfc3339_now
 from consumer.scoring import ModelInfo
 from contract.errors import ContractViolation, parse_event
 from contract.frame import events_to_frame
@@ -45,7 +45,7 @@ def main() -> int:
             (record,) = output_records(
                 [event], [message], np.asarray(probability, dtype=np.float64), info, rfc3339_now()
             )
-            produce(producer, settings.output_topic, record, message.key())
+            produce_when_room(producer, settings.output_topic, record, message.key())
             acknowledged(producer, errors, settings.shutdown_timeout_s)
             # Asynchronous, as `commit(message)` is by default: the flush above is the wait.
             consumer.commit(message=message, asynchronous=True)

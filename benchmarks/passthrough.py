@@ -11,8 +11,9 @@ from __future__ import annotations
 import signal
 import threading
 
-from benchmarks._client import acknowledged, clients, load_settings, produce, usable
+from benchmarks._client import acknowledged, clients, load_settings, usable
 from consumer.loop import BatchOffsets
+from consumer.publish import produce_when_room
 
 
 def main() -> int:
@@ -29,7 +30,7 @@ def main() -> int:
             if not messages:
                 continue
             for message in messages:
-                produce(producer, settings.output_topic, message.value(), message.key())
+                produce_when_room(producer, settings.output_topic, message.value(), message.key())
             acknowledged(producer, errors, settings.shutdown_timeout_s)
             consumer.store_offsets(offsets=BatchOffsets.of(messages).next_positions())
     finally:

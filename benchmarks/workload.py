@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 from confluent_kafka import Producer
 
+from consumer.publish import produce_when_room
 from contract.errors import parse_event
 from contract.frame import dataset_row_to_event_dict
 from training.synthetic import generate_sessions
@@ -58,22 +59,13 @@ def producer(bootstrap: str, linger_ms: int = 5) -> Producer:
     )
 
 
-def _produce(client: Producer, topic: str, key: bytes, value: bytes) -> None:
-    while True:
-        try:
-            client.produce(topic, value=value, key=key)
-            return
-        except BufferError:
-            client.poll(0.05)
-
-
 def prefill(bootstrap: str, topic: str, payloads: Sequence[Payload], repeat: int = 1) -> int:
     """Produce every payload (`repeat` times) and wait for all acknowledgements."""
     client = producer(bootstrap, linger_ms=20)
     count = 0
     for _ in range(repeat):
         for key, value in payloads:
-            _produce(client, topic, key, value)
+            produce_when_room(client, topic, value, key)
             count += 1
             if count % 10_000 == 0:
                 client.poll(0)
@@ -105,7 +97,7 @@ def offer_steadily(
         due = int(min(elapsed, duration_s) * rate)
         while sent < due:
             key, value = next(source)
-            _produce(client, topic, key, value)
+            produce_when_room(client, topic, value, key)
             sent += 1
         client.poll(0)
         time.sleep(0.001)

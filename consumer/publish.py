@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -140,6 +140,25 @@ def dead_letter_headers(rejection: Rejection, payload_size: int) -> list[tuple[s
     return headers
 
 
+def produce_when_room(
+    producer: Producer,
+    topic: str,
+    value: bytes | None,
+    key: bytes | None,
+    headers: Any = None,
+    on_full: Callable[[], None] | None = None,
+) -> None:
+    """Produce one record; while the local queue is full, serve the producer until there is room."""
+    while True:
+        try:
+            producer.produce(topic, value=value, key=key, headers=headers)
+            return
+        except BufferError:
+            if on_full is not None:
+                on_full()
+            producer.poll(0.05)
+
+
 class DeliveryErrors(list[str]):
     """The producer's delivery callback; with only-error reports it sees failures only."""
 
@@ -158,13 +177,9 @@ class Publisher:
 
     def produce(self, topic: str, value: bytes, key: bytes | None, headers: Any = None) -> None:
         """Produce one record; when the local queue is full, wait (consumption pauses meanwhile)."""
-        while True:
-            try:
-                self._producer.produce(topic, value=value, key=key, headers=headers)
-                return
-            except BufferError:
-                self._metrics.producer_queue_full.inc()
-                self._producer.poll(0.05)
+        produce_when_room(
+            self._producer, topic, value, key, headers, self._metrics.producer_queue_full.inc
+        )
 
     def produce_outputs(
         self, topic: str, records: Sequence[bytes], messages: Sequence[MessageLike]

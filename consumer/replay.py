@@ -14,6 +14,8 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
+from consumer.publish import produce_when_room
+
 KeyValue = tuple[bytes | None, bytes | None]
 
 
@@ -30,12 +32,7 @@ def produce_messages(
     )
     count = 0
     for key, value in messages:
-        while True:
-            try:
-                producer.produce(topic, key=key, value=value)
-                break
-            except BufferError:
-                producer.poll(0.05)
+        produce_when_room(producer, topic, value, key)
         count += 1
         producer.poll(0)
         if on_progress is not None:
