@@ -126,6 +126,17 @@ alive() {
 
 broker_pid() { cat "$1/broker.pid" 2>/dev/null || true; }
 
+# started_alive PID: the broker this script has just started is still running. Its command line is
+# not checked: until the forked child has exec'd java (which can take a while on a busy machine),
+# /proc/PID/cmdline is still this script's. Being our own child (parent pid $$) identifies it.
+started_alive() {
+    local pid=$1 stat state ppid
+    kill -0 "$pid" 2>/dev/null || return 1
+    stat=$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null) || return 1
+    read -r state ppid _ <<<"$stat"
+    [[ $state != Z && $ppid == "$$" ]]
+}
+
 is_running() { alive "$(broker_pid "$1")" "$1"; }
 
 # Ports recorded by every instance, running or kept: never handed out again.
@@ -218,10 +229,16 @@ wait_ready() {
         "$@" >>"$dir/probe.log" 2>&1 </dev/null &
     probe_pid=$!
     while kill -0 "$probe_pid" 2>/dev/null; do
-        if ! alive "$pid" "$dir"; then
+        if ! started_alive "$pid"; then
             kill "$probe_pid" 2>/dev/null || true
             wait "$probe_pid" 2>/dev/null || true
-            log "the broker process exited during start-up"
+            rc=0
+            wait "$pid" 2>/dev/null || rc=$?
+            if ((rc > 128)); then
+                log "the broker process was killed by signal $((rc - 128)) during start-up"
+            else
+                log "the broker process exited with status $rc during start-up"
+            fi
             return 1
         fi
         sleep 0.2

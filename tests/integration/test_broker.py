@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,8 @@ from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartit
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from .broker import (
+    KAFKA_SH,
+    REPO_ROOT,
     GroupFactory,
     LocalBroker,
     SaslCluster,
@@ -21,6 +25,8 @@ from .broker import (
 )
 
 TIMEOUT_S = 30.0
+# Where kafka.sh keeps each broker's folder (see its header).
+DATA_ROOT = Path(os.environ.get("KAFKA_LOCAL_DIR", REPO_ROOT / ".local" / "kafka")) / "data"
 
 
 def produce(
@@ -240,3 +246,22 @@ def test_local_broker_restarts_on_kept_data_after_sigkill() -> None:
     finally:
         broker.stop()
     assert not broker.is_running()
+
+
+def test_a_broker_that_dies_during_start_up_is_reported_with_its_exit_status() -> None:
+    """A JVM that cannot start fails `start` at once, says why, and leaves no instance behind."""
+    name = unique_broker_name("it-dies")
+    env = {**os.environ, "KAFKA_HEAP_OPTS": "-Xmx1k"}  # the JVM refuses a heap this small
+    proc = subprocess.run(
+        [str(KAFKA_SH), "start", "--name", name, "--timeout", "60"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "the broker process exited with status 1 during start-up" in proc.stderr
+    assert "Too small maximum heap" in proc.stderr  # the tail of broker.log says why
+    assert f"broker '{name}' failed to start" in proc.stderr
+    assert not (DATA_ROOT / name).exists()
