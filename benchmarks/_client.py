@@ -7,10 +7,9 @@ differ from the consumer as shipped only in what they do between consuming and p
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from consumer.kafka import consumer_config, producer_config
 from consumer.publish import DeliveryErrors
@@ -40,21 +39,10 @@ def clients(settings: Settings) -> tuple[Consumer, Producer, DeliveryErrors]:
     return consumer, producer, errors
 
 
-def usable(messages: list[Message]) -> list[Message]:
-    good = []
-    for message in messages:
-        error = message.error()
-        if error is None:
-            good.append(message)
-        elif error.code() != KafkaError._PARTITION_EOF:
-            print(f"consume error: {error.str()}", file=sys.stderr)
-    return good
-
-
 def acknowledged(producer: Producer, errors: DeliveryErrors, timeout_s: float) -> None:
     """Wait until every produced record is acknowledged, as the consumer's publisher does."""
     if producer.flush(timeout_s) or errors:
         raise SystemExit(f"records not acknowledged: {list(errors)[:3]}")
 
 
-__all__ = ["READY_LINE", "acknowledged", "clients", "load_settings", "usable"]
+__all__ = ["READY_LINE", "acknowledged", "clients", "load_settings"]

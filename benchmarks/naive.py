@@ -14,8 +14,9 @@ import threading
 import joblib
 import numpy as np
 
-from benchmarks._client import acknowledged, clients, load_settings, usable
+from benchmarks._client import acknowledged, clients, load_settings
 from consumer.gates import artifact_entry, read_manifest
+from consumer.kafka import records_only
 from consumer.publish import output_records, produce_when_room, rfc3339_now
 from consumer.scoring import ModelInfo
 from contract.errors import ContractViolation, parse_event
@@ -35,7 +36,7 @@ def main() -> int:
     try:
         while not stop.is_set():
             message = consumer.poll(settings.batch_max_wait_ms / 1000)
-            if message is None or not usable([message]):
+            if message is None or not records_only([message]):
                 continue
             try:
                 event = parse_event(message.value() or b"")

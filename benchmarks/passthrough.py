@@ -11,7 +11,8 @@ from __future__ import annotations
 import signal
 import threading
 
-from benchmarks._client import acknowledged, clients, load_settings, usable
+from benchmarks._client import acknowledged, clients, load_settings
+from consumer.kafka import records_only
 from consumer.loop import BatchOffsets
 from consumer.publish import produce_when_room
 
@@ -26,7 +27,7 @@ def main() -> int:
     try:
         while not stop.is_set():
             producer.poll(0)
-            messages = usable(consumer.consume(settings.batch_max_messages, wait_s))
+            messages = records_only(consumer.consume(settings.batch_max_messages, wait_s))
             if not messages:
                 continue
             for message in messages:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from confluent_kafka import KafkaError, Message
+
 from consumer.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 def consumer_config(
@@ -59,3 +64,25 @@ def admin_config(settings: Settings) -> dict[str, Any]:
         **settings.librdkafka_properties(),
         "bootstrap.servers": settings.kafka_bootstrap_servers,
     }
+
+
+def records_only(messages: Sequence[Message]) -> list[Message]:
+    """The records among what `Consumer.consume` returned; errors are logged and dropped.
+
+    End-of-partition events are dropped silently. Other errors (the broker unreachable, a
+    partition gone) need no action here: librdkafka retries by itself and offsets stay where
+    they are, so no record is skipped.
+    """
+    records = []
+    for message in messages:
+        error = message.error()
+        if error is None:
+            records.append(message)
+        elif error.code() != KafkaError._PARTITION_EOF:
+            logger.warning(
+                "consume error topic=%s partition=%s: %s",
+                message.topic(),
+                message.partition(),
+                error.str(),
+            )
+    return records

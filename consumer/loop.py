@@ -28,7 +28,7 @@ from confluent_kafka import (
 from consumer.decode import MessageLike, Rejection, decode_batch
 from consumer.errors import ConsumerError, PublishError
 from consumer.health import HealthState
-from consumer.kafka import consumer_config
+from consumer.kafka import consumer_config, records_only
 from consumer.metrics import ScorerMetrics
 from consumer.publish import Publisher, output_records, rfc3339_now
 from consumer.scoring import Scorer, score_isolating_failures
@@ -184,21 +184,10 @@ class ScoringLoop:
         logger.info("consumer closed")
 
     def _usable(self, messages: list[Message]) -> list[Message]:
-        usable = []
-        for message in messages:
-            error = message.error()
-            if error is None:
-                usable.append(message)
-            elif error.code() != KafkaError._PARTITION_EOF:
-                logger.warning(
-                    "consume error topic=%s partition=%s: %s",
-                    message.topic(),
-                    message.partition(),
-                    error.str(),
-                )
-        if usable:
+        records = records_only(messages)
+        if records:
             self._health.set_broker_reachable(True)
-        return usable
+        return records
 
     def _process(self, messages: list[Message], stop: threading.Event) -> None:
         metrics = self._metrics

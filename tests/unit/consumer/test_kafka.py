@@ -1,0 +1,40 @@
+"""consumer.kafka: which of consume()'s results are records, and the client settings."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from confluent_kafka import KafkaError, Message
+
+from consumer.kafka import records_only
+
+
+def _record(offset: int) -> Message:
+    return Message(topic="in", partition=0, offset=offset, value=b"{}")
+
+
+def _error(code: int) -> Message:
+    return Message(topic="in", partition=2, error=KafkaError(code))
+
+
+def test_records_are_kept_in_order_and_errors_dropped(caplog: pytest.LogCaptureFixture) -> None:
+    messages = [
+        _record(5),
+        _error(KafkaError._PARTITION_EOF),
+        _record(6),
+        _error(KafkaError._TRANSPORT),
+        _record(7),
+    ]
+    with caplog.at_level(logging.WARNING, logger="consumer.kafka"):
+        records = records_only(messages)
+    assert [m.offset() for m in records] == [5, 6, 7]
+    # End of partition is routine and silent; any other error is logged with where it came from.
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("consume error topic=in partition=2:")
+
+
+def test_no_records() -> None:
+    assert records_only([]) == []
+    assert records_only([_error(KafkaError._PARTITION_EOF)]) == []
