@@ -26,11 +26,26 @@ def model_uri(model_build: Path) -> str:
     return (model_build / "best_model_full.joblib").as_uri()
 
 
+TopicsFactory = Callable[..., Topics]
+
+
 @pytest.fixture
-def topics(topic_factory: Callable[..., str]) -> Topics:
-    return Topics(
-        input=topic_factory(partitions=3), output=topic_factory(partitions=3), dlq=topic_factory()
-    )
+def topics_factory(topic_factory: Callable[..., str]) -> TopicsFactory:
+    """`topics_factory(partitions=3, output_config=None)`: fresh input, output and DLQ topics."""
+
+    def create(partitions: int = 3, output_config: dict[str, str] | None = None) -> Topics:
+        return Topics(
+            input=topic_factory(partitions=partitions),
+            output=topic_factory(partitions=partitions, config=output_config),
+            dlq=topic_factory(),
+        )
+
+    return create
+
+
+@pytest.fixture
+def topics(topics_factory: TopicsFactory) -> Topics:
+    return topics_factory()
 
 
 ConsumerFactory = Callable[..., ConsumerProcess]

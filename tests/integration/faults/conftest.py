@@ -14,6 +14,7 @@ from tests.integration.consumer.conftest import (  # noqa: F401 (fixtures, found
     model_uri,
     start_consumer,
     topics,
+    topics_factory,
 )
 from tests.integration.faults.support import Ledger, Topics, create_topics
 

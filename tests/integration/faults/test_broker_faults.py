@@ -9,8 +9,8 @@ from typing import Literal
 import pytest
 from confluent_kafka.admin import AdminClient, AlterConfigOpType, ConfigEntry, ConfigResource
 
-from tests.integration.broker import LocalBroker, TopicFactory
-from tests.integration.consumer.conftest import ConsumerFactory, Topics
+from tests.integration.broker import LocalBroker
+from tests.integration.consumer.conftest import ConsumerFactory, Topics, TopicsFactory
 from tests.integration.consumer.kafka_io import produce_events, synthetic_events
 from tests.integration.consumer.process import ConsumerProcess
 from tests.integration.faults.support import (
@@ -181,17 +181,13 @@ def test_deleted_output_topic_is_retried_without_committing_or_skipping(
 def test_record_too_large_for_output_topic_is_retried_until_the_topic_allows_it(
     kafka_bootstrap: str,
     admin: AdminClient,
-    topic_factory: TopicFactory,
+    topics_factory: TopicsFactory,
     start_consumer: ConsumerFactory,
     ledger: Ledger,
 ) -> None:
     started = time.monotonic()
     # Each output record is ~500 bytes; this topic takes record batches of at most 200 bytes.
-    topics = Topics(
-        input=topic_factory(partitions=PARTITIONS),
-        output=topic_factory(partitions=PARTITIONS, config={"max.message.bytes": "200"}),
-        dlq=topic_factory(),
-    )
+    topics = topics_factory(PARTITIONS, output_config={"max.message.bytes": "200"})
     group = "faults-too-large"
     events = synthetic_events(1000, seed=107, prefix="L")
     produce_events(kafka_bootstrap, topics.input, events)

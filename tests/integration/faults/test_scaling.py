@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from tests.integration.broker import TopicFactory
-from tests.integration.consumer.conftest import ConsumerFactory, Topics
+from tests.integration.consumer.conftest import ConsumerFactory, TopicsFactory
 from tests.integration.consumer.kafka_io import synthetic_events
 from tests.integration.faults.support import (
     Ledger,
@@ -26,16 +25,12 @@ PARTITIONS = 6
 @pytest.mark.slow
 def test_two_then_three_members_then_one_leaves_loses_nothing(
     kafka_bootstrap: str,
-    topic_factory: TopicFactory,
+    topics_factory: TopicsFactory,
     start_consumer: ConsumerFactory,
     ledger: Ledger,
 ) -> None:
     started = time.monotonic()
-    topics = Topics(
-        input=topic_factory(partitions=PARTITIONS),
-        output=topic_factory(partitions=PARTITIONS),
-        dlq=topic_factory(),
-    )
+    topics = topics_factory(PARTITIONS)
     group = "faults-scale"
     events = synthetic_events(15_000, seed=108, prefix="x")
     first = start_consumer(topics, group=group)
