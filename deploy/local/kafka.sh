@@ -173,7 +173,21 @@ check_port() {
 
 random_cluster_id() {
     # A Kafka cluster id: 16 random bytes in URL-safe base64 without padding (22 characters).
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+    # One id in 64 would start with '-', which the storage tool's argument parser reads as an
+    # option ("--cluster-id: expected one argument"); like Kafka's own Uuid.randomUuid, draw again.
+    local id
+    while :; do
+        id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+        [[ $id == -* ]] || break
+    done
+    printf '%s\n' "$id"
+}
+
+cmd_cluster_ids() {
+    # Hidden: print N fresh cluster ids, one per line (lets the tests check the generator).
+    local n=${1:-1} i
+    [[ $n =~ ^[0-9]+$ ]] || die "_cluster-ids: N must be a whole number, got '$n'"
+    for ((i = 0; i < n; i++)); do random_cluster_id; done
 }
 
 write_server_properties() {
@@ -485,6 +499,7 @@ start) shift; cmd_start "$@" ;;
 stop) shift; cmd_stop "$@" ;;
 status) shift; cmd_status "$@" ;;
 _watch) shift; cmd_watch "$@" ;;
+_cluster-ids) shift; cmd_cluster_ids "$@" ;;
 -h | --help | help) usage 0 ;;
 *) usage ;;
 esac
