@@ -1,4 +1,4 @@
-"""consumer.kafka: which of consume()'s results are records, and the client settings."""
+"""consumer.kafka.records_only: which of consume()'s results are records."""
 
 from __future__ import annotations
 
