@@ -15,7 +15,7 @@ import joblib
 import numpy as np
 
 from benchmarks._client import acknowledged, clients, load_settings
-from consumer.gates import artifact_entry, read_manifest
+from consumer.gates import artifact_entry, manifest_beside
 from consumer.kafka import records_only
 from consumer.publish import output_records, produce_when_room, rfc3339_now
 from consumer.scoring import ModelInfo
@@ -25,7 +25,7 @@ from contract.frame import events_to_frame
 
 def main() -> int:
     settings = load_settings()
-    manifest = read_manifest(settings.model_path)
+    manifest = manifest_beside(settings.model_path)
     entry = artifact_entry(manifest, settings.model_path)
     info = ModelInfo(manifest.build_id, entry.variant, manifest.git_sha, entry.threshold)
     pipeline = joblib.load(settings.model_path)

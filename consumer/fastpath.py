@@ -16,24 +16,18 @@ import numpy as np
 from sklearn.pipeline import Pipeline
 
 from contract.compiled import CompiledPipeline, NotCompilable, Verification, verify_compiled
-from contract.frame import FRAME_DTYPES, dataset_row_to_event_dict, events_to_frame
+from contract.frame import FRAME_DTYPES, events_to_frame
+from contract.samples import edge_events
 from contract.schema import (
-    CODE_COLUMNS,
-    COUNT_COLUMNS,
-    DURATION_COLUMNS,
     FEATURE_COLUMNS,
-    MONTHS,
-    RATE_COLUMNS,
-    VISITOR_TYPES,
     SessionEvent,
 )
-from training.synthetic import generate_sessions
 
 logger = logging.getLogger(__name__)
 
 _FEATURES = attrgetter(*FEATURE_COLUMNS)
 _NUMPY_DTYPES = {"float64": np.float64, "int64": np.int64, "bool": np.bool_}
-VERIFICATION_ROWS = 4000
+VERIFICATION_ROWS = 2000
 VERIFICATION_SEED = 20261126
 PROBABILITY_TOLERANCE = 1e-12
 """The encoded matrix must be bit-identical; probabilities may differ by BLAS summation order
@@ -50,53 +44,19 @@ def event_columns(events: Sequence[SessionEvent]) -> dict[str, Any]:
     return columns
 
 
-def verification_events(
-    n: int = VERIFICATION_ROWS, seed: int = VERIFICATION_SEED
-) -> list[SessionEvent]:
-    """Valid events: realistic generated sessions, half of them pushed to the contract's edges."""
-    rng = np.random.default_rng(seed)
-    frame = generate_sessions(n, seed=seed)
-    events: list[SessionEvent] = []
-    for i, row in enumerate(frame.to_dict(orient="records")):
-        event: dict[str, Any] = dataset_row_to_event_dict(row, session_id=f"verify-{i}")
-        if i % 2:
-            _push_to_edges(event, rng)
-        events.append(SessionEvent.model_validate(event))
-    return events
-
-
-def _push_to_edges(event: dict[str, Any], rng: np.random.Generator) -> None:
-    """Random values anywhere the contract allows them, not only where the dataset has them."""
-    for column in COUNT_COLUMNS:
-        event[column] = _pick(rng, [None, 0, int(rng.integers(0, 800)), event[column]])
-    for column in DURATION_COLUMNS:
-        event[column] = _pick(rng, [None, -1.0, 0.0, float(rng.exponential(500)), event[column]])
-    for column in RATE_COLUMNS:
-        event[column] = _pick(rng, [None, 0.0, 1.0, float(rng.random()), event[column]])
-    event["PageValues"] = _pick(rng, [0.0, float(rng.exponential(30)), 1e6, event["PageValues"]])
-    event["SpecialDay"] = _pick(rng, [0.0, 1.0, float(rng.random())])
-    for column in CODE_COLUMNS:
-        event[column] = _pick(rng, [int(rng.integers(1, 40)), 1, event[column]])
-    event["Month"] = _pick(rng, list(MONTHS))
-    event["VisitorType"] = _pick(rng, list(VISITOR_TYPES))
-    event["Weekend"] = bool(rng.random() < 0.5)
-
-
-def _pick(rng: np.random.Generator, options: list[Any]) -> Any:
-    return options[int(rng.integers(0, len(options)))]
-
-
 def compile_verified(
     pipeline: Any, events: Sequence[SessionEvent] | None = None
 ) -> tuple[CompiledPipeline, Verification]:
-    """Compile `pipeline` and prove it on `events` (default: `verification_events()`).
+    """Compile `pipeline` and prove it on `events` (default: the contract's edge events).
 
     Raises NotCompilable when the pipeline cannot be compiled or the copy differs.
     """
     if not isinstance(pipeline, Pipeline):
         raise NotCompilable("pipeline", f"{type(pipeline).__name__} is not a Pipeline")
     compiled = CompiledPipeline(pipeline)
-    sample = list(events) if events is not None else verification_events()
+    sample = (
+        list(events) if events is not None else edge_events(VERIFICATION_ROWS, VERIFICATION_SEED)
+    )
     # Several batch sizes: a one-row batch takes other code paths than a large one.
     frames = [events_to_frame(sample[:1]), events_to_frame(sample[1:17]), events_to_frame(sample)]
     verification = verify_compiled(pipeline, compiled, frames, tolerance=PROBABILITY_TOLERANCE)

@@ -6,46 +6,38 @@ file that does not match its manifest is never loaded.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from pathlib import Path
 
 import joblib
 import numpy as np
-import sklearn
-import xgboost
 from pydantic import ValidationError
 
 from consumer.errors import GateError
 from consumer.scoring import ModelInfo, Scorer
+from contract.manifest import (
+    CHECKED_LIBRARIES,
+    GOLDEN_TOLERANCE,
+    ArtifactEntry,
+    Manifest,
+    ManifestError,
+    library_versions,
+    read_manifest,
+    sha256_file,
+)
 from contract.schema import FEATURE_COLUMNS, SessionEvent
-from training.manifest import ArtifactEntry, Manifest
 
 logger = logging.getLogger(__name__)
 
-GOLDEN_TOLERANCE = 1e-6
-_CHECKED_LIBRARIES = {"scikit-learn": sklearn.__version__, "xgboost": xgboost.__version__}
 
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def read_manifest(artifact: Path) -> Manifest:
+def manifest_beside(artifact: Path) -> Manifest:
     """The build's manifest.json beside the artifact (gates ``artifact`` and ``manifest``)."""
-    manifest_path = artifact.parent / "manifest.json"
     if not artifact.is_file():
         raise GateError("artifact", f"{artifact} does not exist")
-    if not manifest_path.is_file():
-        raise GateError("manifest", f"{manifest_path} does not exist beside the artifact")
     try:
-        return Manifest.model_validate_json(manifest_path.read_bytes())
-    except (OSError, ValidationError) as exc:
-        raise GateError("manifest", f"{manifest_path} is not a valid manifest: {exc}") from exc
+        return read_manifest(artifact.parent)
+    except ManifestError as exc:
+        raise GateError("manifest", str(exc)) from exc
 
 
 def artifact_entry(manifest: Manifest, artifact: Path) -> ArtifactEntry:
@@ -56,7 +48,7 @@ def artifact_entry(manifest: Manifest, artifact: Path) -> ArtifactEntry:
 
 
 def check_sha256(artifact: Path, entry: ArtifactEntry) -> None:
-    actual = sha256_of(artifact)
+    actual = sha256_file(artifact)
     if actual != entry.sha256:
         raise GateError(
             "sha256", f"{artifact.name} has sha256 {actual}, the manifest says {entry.sha256}"
@@ -67,7 +59,7 @@ def check_libraries(manifest: Manifest, allow_mismatch: bool) -> None:
     built_with = manifest.libraries
     mismatches = [
         f"{name} {built_with.get(name)} (built) != {running} (running)"
-        for name, running in _CHECKED_LIBRARIES.items()
+        for name, running in library_versions(CHECKED_LIBRARIES).items()
         if built_with.get(name) != running
     ]
     if not mismatches:
@@ -96,8 +88,11 @@ def check_golden_rows(scorer: Scorer, entry: ArtifactEntry) -> None:
         raise GateError("golden", f"a golden row is not a valid event: {exc}") from exc
     expected = np.array([row.probability for row in golden], dtype=np.float64)
     actual = scorer.score(events)
-    worst = int(np.argmax(np.abs(actual - expected)))
-    if abs(actual[worst] - expected[worst]) > GOLDEN_TOLERANCE:
+    # A NaN difference counts as the largest, and fails: a model that returns NaN never serves.
+    difference = np.abs(actual - expected)
+    difference[~np.isfinite(difference)] = np.inf
+    worst = int(np.argmax(difference))
+    if not difference[worst] <= GOLDEN_TOLERANCE:
         raise GateError(
             "golden",
             f"golden row {worst} ({events[worst].session_id}) scores {actual[worst]:.9f}, "
@@ -107,7 +102,7 @@ def check_golden_rows(scorer: Scorer, entry: ArtifactEntry) -> None:
 
 def load_checked_model(artifact: Path, allow_library_mismatch: bool = False) -> Scorer:
     """Run every gate and return the scorer; raise GateError naming the first gate that failed."""
-    manifest = read_manifest(artifact)
+    manifest = manifest_beside(artifact)
     entry = artifact_entry(manifest, artifact)
     check_sha256(artifact, entry)
     check_libraries(manifest, allow_library_mismatch)

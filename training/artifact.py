@@ -7,7 +7,6 @@ earlier build is never overwritten (the rename is refused if the name exists).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -19,29 +18,14 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from training.manifest import Manifest
+from contract.manifest import MANIFEST_NAME, Manifest
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "LIBRARIES",
-    "BuildExistsError",
-    "git_sha",
-    "library_versions",
-    "new_build_id",
-    "read_manifest",
-    "sha256_file",
-    "write_build",
-]
-
-MANIFEST_NAME = "manifest.json"
-# Distribution names whose versions must match between training and serving.
-LIBRARIES: tuple[str, ...] = ("scikit-learn", "xgboost", "pandas", "numpy", "joblib")
-_CHUNK = 1 << 20
+__all__ = ["BuildExistsError", "git_sha", "new_build_id", "write_build"]
 
 
 class BuildExistsError(FileExistsError):
@@ -55,18 +39,6 @@ class BuildExistsError(FileExistsError):
 def new_build_id(now: datetime) -> str:
     """``20261126T151500Z-<8 hex>``: sortable by time, unique by the random suffix."""
     return f"{now.astimezone(UTC):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def library_versions() -> dict[str, str]:
-    return {name: metadata.version(name) for name in LIBRARIES}
 
 
 def python_version() -> str:
@@ -139,11 +111,3 @@ def _make_read_only(root: Path) -> None:
     for path in root.rglob("*"):
         if path.is_file():
             path.chmod(read_only)
-
-
-def read_manifest(build_dir: Path | str) -> dict[str, Any]:
-    """Read and validate ``build_dir/manifest.json``; returns the plain dict."""
-    path = Path(build_dir) / MANIFEST_NAME
-    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    Manifest.model_validate(data)
-    return data

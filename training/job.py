@@ -21,8 +21,9 @@ from pydantic import ValidationError
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
 
-from contract.errors import ContractViolation, violations_from_validation_error
+from contract.errors import ContractError, ContractViolation, violations_from_validation_error
 from contract.frame import dataset_row_to_event_dict, events_to_frame
+from contract.manifest import GOLDEN_TOLERANCE, artifact_name, library_versions, sha256_file
 from contract.pipeline import Variant, required_columns
 from contract.schema import CONTRACT_VERSION, SessionEvent
 from training import artifact, report
@@ -32,10 +33,9 @@ from training.search import FAMILIES, SCORING, SearchResult, run_search
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BuildResult", "TrainConfig", "golden_events", "run_training"]
+__all__ = ["BuildResult", "TrainConfig", "TrainServeSkewError", "golden_events", "run_training"]
 
 N_GOLDEN = 20
-_GOLDEN_TOLERANCE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,6 @@ class _Trained:
     search: SearchResult
     evaluation: Evaluation
     seconds: float
-
-
-def artifact_name(variant: str) -> str:
-    return f"best_model_{variant}.joblib"
 
 
 def golden_events(
@@ -119,6 +115,19 @@ def _score_golden(pipeline: Pipeline, events: Sequence[dict[str, Any]]) -> list[
     ]
 
 
+class TrainServeSkewError(ContractError):
+    """Rows scored from the dataset frame and from events differ: the build is not written."""
+
+    def __init__(self, variant: str, difference: float) -> None:
+        self.variant = variant
+        self.difference = difference
+        super().__init__(
+            f"training/serving skew in variant {variant}: golden rows scored from events and "
+            f"from the dataset frame differ by up to {difference:.3g} "
+            f"(tolerance {GOLDEN_TOLERANCE:g}); the build is not written"
+        )
+
+
 def _check_frame_parity(
     pipeline: Pipeline, rows: pd.DataFrame, golden: Sequence[dict[str, Any]], variant: str
 ) -> None:
@@ -127,13 +136,8 @@ def _check_frame_parity(
     direct = pipeline.predict_proba(rows)[:, 1]
     via_events = np.array([row["probability"] for row in golden])
     worst = float(np.max(np.abs(direct - via_events)))
-    if worst > _GOLDEN_TOLERANCE:
-        logger.warning(
-            "training/serving skew variant=%s: golden rows scored from events and from the "
-            "dataset frame differ by up to %.3g",
-            variant,
-            worst,
-        )
+    if not worst <= GOLDEN_TOLERANCE:  # NaN fails too
+        raise TrainServeSkewError(variant, worst)
 
 
 def run_training(config: TrainConfig) -> BuildResult:
@@ -188,7 +192,7 @@ def run_training(config: TrainConfig) -> BuildResult:
         "git_sha": artifact.git_sha(),
         "contract_version": CONTRACT_VERSION,
         "python": artifact.python_version(),
-        "libraries": artifact.library_versions(),
+        "libraries": library_versions(),
         "data": {
             "uri": loaded.uri,
             "sha256": loaded.sha256,
@@ -236,7 +240,7 @@ def run_training(config: TrainConfig) -> BuildResult:
             )
             manifest["artifacts"][name] = {
                 "variant": item.variant,
-                "sha256": artifact.sha256_file(tmp / name),
+                "sha256": sha256_file(tmp / name),
                 "size_bytes": (tmp / name).stat().st_size,
                 "estimator": type(pipeline.steps[-1][1]).__name__,
                 "family": item.search.family,

@@ -12,11 +12,12 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from xgboost import XGBClassifier
 
-from consumer.fastpath import compile_verified, event_columns, verification_events
+from consumer.fastpath import compile_verified, event_columns
 from consumer.scoring import ModelInfo, Scorer
 from contract.compiled import CompiledPipeline, NotCompilable, frame_columns, verify_compiled
 from contract.frame import events_to_frame
 from contract.pipeline import Variant, build_pipeline
+from contract.samples import edge_events
 from contract.schema import FEATURE_COLUMNS
 from training.synthetic import generate_sessions
 
@@ -42,7 +43,7 @@ def _fitted(family: str, variant: Variant, rows: int = 800) -> Pipeline:
 @pytest.fixture(scope="module")
 def fresh_events() -> list[Any]:
     """Valid events the verification never saw (another seed), edge values included."""
-    return verification_events(1500, seed=99)
+    return edge_events(1500, seed=99)
 
 
 @pytest.mark.parametrize("family", ["logistic_regression", "random_forest", "xgboost"])
@@ -105,7 +106,7 @@ def test_runtime_failure_of_the_compiled_path_falls_back(fresh_events: list[Any]
 
 
 def test_verification_sample_reaches_the_contract_edges() -> None:
-    events = verification_events(400, seed=1)
+    events = edge_events(400, seed=1)
     columns = event_columns(events)
     assert np.isnan(columns["Administrative"]).any()  # null counts
     assert (columns["ProductRelated_Duration"] == -1).any()  # the -1 sentinel

@@ -10,13 +10,8 @@ from typing import Any
 
 import pytest
 
-from training.artifact import (
-    BuildExistsError,
-    new_build_id,
-    read_manifest,
-    sha256_file,
-    write_build,
-)
+from contract.manifest import read_manifest, sha256_file
+from training.artifact import BuildExistsError, new_build_id, write_build
 
 
 def _manifest(build_id: str) -> dict[str, Any]:
@@ -75,7 +70,7 @@ def test_write_build_is_atomic_and_never_overwrites(tmp_path: Path) -> None:
 
     build = write_build(tmp_path, "b1", fill)
     assert build == tmp_path / "b1"
-    assert read_manifest(build)["build_id"] == "b1"
+    assert read_manifest(build).build_id == "b1"
     assert sha256_file(build / "model.bin") == hashlib.sha256(b"weights").hexdigest()
     assert not (build / "model.bin").stat().st_mode & 0o222  # files are read-only
 

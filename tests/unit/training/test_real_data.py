@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from contract.manifest import read_manifest
 from training.__main__ import main
-from training.artifact import read_manifest
 
 # tests/unit/training/ -> repo root -> ../shared/data
 DATASET = (
@@ -44,7 +44,7 @@ def test_real_dataset_meets_quality_floors(tmp_path: Path) -> None:
         )
     assert status == 0
     (build,) = list(tmp_path.iterdir())
-    manifest = read_manifest(build)
+    manifest = read_manifest(build).model_dump()
     assert manifest["data"]["rows_raw"] == 12_330
     assert manifest["data"]["rows_deduplicated"] == 12_330 - 119  # README: 119 exact duplicates
     for name, floors in FLOORS.items():

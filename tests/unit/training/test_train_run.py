@@ -17,13 +17,12 @@ import pytest
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from contract.frame import events_to_frame
+from contract.manifest import Manifest, read_manifest
 from contract.pipeline import build_pipeline, required_columns
 from contract.schema import CONTRACT_VERSION, SessionEvent
 from training.__main__ import main
-from training.artifact import read_manifest
 from training.data import deduplicate, split_features_label
 from training.evaluate import choose_threshold, oof_probabilities
-from training.manifest import Manifest
 from training.search import families
 from training.synthetic import generate_sessions
 
@@ -62,7 +61,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     argv = ["--data", str(data), "--out", str(registry), "--n-iter", "2"]
     stdout = _train([*argv, "--seed", str(TRAIN_SEED)])
     (build,) = list(registry.iterdir())
-    return Run(data, registry, build, stdout, read_manifest(build))
+    return Run(data, registry, build, stdout, read_manifest(build).model_dump())
 
 
 def test_build_layout_and_model_uris(run: Run) -> None:

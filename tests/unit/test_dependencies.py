@@ -1,0 +1,70 @@
+"""The direction of dependencies, enforced: the contract stands alone, serving never imports
+training, and no module reaches into another module's private names."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+FORBIDDEN: dict[str, frozenset[str]] = {
+    "contract": frozenset({"training", "consumer", "benchmarks", "tests"}),
+    "consumer": frozenset({"training", "benchmarks", "tests"}),
+    "training": frozenset({"consumer", "benchmarks", "tests"}),
+}
+
+
+def _imports(path: Path) -> Iterator[tuple[int, str, list[str]]]:
+    """(line, imported module, imported names) of every import in a file, nested ones too."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name, []
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module, [alias.name for alias in node.names]
+
+
+def _package_files(package: str) -> list[Path]:
+    return sorted((REPO / package).rglob("*.py"))
+
+
+def _module_of(path: Path) -> str:
+    return ".".join(path.relative_to(REPO).with_suffix("").parts)
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_packages_import_only_what_they_stand_on(package: str) -> None:
+    broken = [
+        f"{path.relative_to(REPO)}:{line} imports {module}"
+        for path in _package_files(package)
+        for line, module, _ in _imports(path)
+        if module.split(".")[0] in FORBIDDEN[package]
+    ]
+    assert not broken, "dependency rule broken:\n" + "\n".join(broken)
+
+
+@pytest.mark.parametrize("package", [*sorted(FORBIDDEN), "benchmarks"])
+def test_no_module_imports_private_names_of_another(package: str) -> None:
+    broken = []
+    for path in _package_files(package):
+        own = _module_of(path)
+        for line, module, names in _imports(path):
+            if module.split(".")[0] not in {*FORBIDDEN, "benchmarks"} or module == own:
+                continue
+            private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+            if private:
+                broken.append(f"{path.relative_to(REPO)}:{line} imports {private} from {module}")
+    assert not broken, "private names imported across modules:\n" + "\n".join(broken)
+
+
+def test_the_rule_sees_a_violation(tmp_path: Path) -> None:
+    """The walk finds imports inside functions too (the consumer once imported lazily)."""
+    source = tmp_path / "lazy.py"
+    source.write_text("def f():\n    from training.synthetic import generate_sessions\n")
+    assert [(m, n) for _, m, n in _imports(source)] == [
+        ("training.synthetic", ["generate_sessions"])
+    ]
