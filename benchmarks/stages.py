@@ -21,10 +21,10 @@ import numpy as np
 from benchmarks.measure import REPO
 from benchmarks.workload import generate_payloads
 from consumer.decode import decode_batch
-from consumer.fastpath import event_columns
 from consumer.gates import load_checked_model
 from consumer.publish import output_records, rfc3339_now
 from consumer.settings import Settings
+from contract.frame import event_columns
 
 logger = logging.getLogger("benchmarks.stages")
 
@@ -74,7 +74,7 @@ def _best_per_event(run: Callable[[], Any], events: int, repeat: int) -> float:
 def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[StageCost]:
     """Per-event CPU cost of decode, columns, transform, estimator and output records."""
     scorer = load_checked_model(Settings.model_construct(model_uri=model_uri).model_path)
-    compiled = scorer._compiled
+    compiled = scorer.fast_path
     payloads = generate_payloads(events)
     messages = [_Message(value, key, i) for i, (key, value) in enumerate(payloads)]
     batches = [messages[i : i + batch_size] for i in range(0, len(messages), batch_size)]

@@ -14,18 +14,19 @@ import sys
 import threading
 from types import FrameType
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Consumer, KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
 from consumer.errors import ConsumerError, GateError, SettingsError
 from consumer.gates import load_checked_model
 from consumer.health import HealthServer, HealthState
-from consumer.kafka import producer_config
+from consumer.kafka import ClientEvents, consumer_config, producer_config
 from consumer.logs import configure_logging
 from consumer.loop import MAX_RETRY_BACKOFF_S, ScoringLoop
 from consumer.metrics import ScorerMetrics
 from consumer.publish import DeliveryErrors, Publisher
 from consumer.settings import Settings, load_settings
+from consumer.transactions import init_transactions
 
 logger = logging.getLogger("consumer")
 
@@ -64,6 +65,7 @@ def serve(settings: Settings) -> int:
     metrics.model_info.labels(
         build_id=info.build_id, variant=info.variant, git_sha=info.git_sha
     ).set(1)
+    metrics.set_scoring_path(scorer.path)
     health.set_gates_passed()
     _tune_garbage_collector()
 
@@ -73,11 +75,13 @@ def serve(settings: Settings) -> int:
     errors = DeliveryErrors()
     producer = Producer(producer_config(settings, errors))
     publisher = Publisher(producer, metrics, errors)
+    events = ClientEvents(health, metrics)
     loop: ScoringLoop | None = None
     try:
         if settings.processing_guarantee == "exactly_once":
-            _init_transactions(producer, stop)
-        loop = ScoringLoop(settings, scorer, producer, publisher, metrics, health)
+            init_transactions(producer, stop)
+        consumer = Consumer(consumer_config(settings, events.on_error, events.on_stats))
+        loop = ScoringLoop(settings, scorer, consumer, producer, publisher, metrics, health, events)
         logger.info(
             "scoring input=%s output=%s dlq=%s group=%s guarantee=%s",
             settings.input_topic,
@@ -108,19 +112,6 @@ def _tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-
-
-def _init_transactions(producer: Producer, stop: threading.Event) -> None:
-    """Fence older instances with our transactional.id; retry while the broker is not there."""
-    while not stop.is_set():
-        try:
-            producer.init_transactions(30)
-            return
-        except KafkaException as exc:
-            error = exc.args[0]
-            if not error.retriable():
-                raise
-            logger.warning("init_transactions will be retried: %s", error.str())
 
 
 def _install_signal_handlers(

@@ -1,13 +1,22 @@
-"""librdkafka client configurations: the settings the delivery guarantees rest on, in one place."""
+"""librdkafka clients: the settings the delivery guarantees rest on, and what the clients report.
+
+`consumer_config` / `producer_config` are the only places client properties are set.
+`ClientEvents` receives the clients' error and statistics callbacks and turns them into
+health (broker reachability, a fatal error) and metrics (consumer lag).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 from confluent_kafka import KafkaError, Message
 
+from consumer.health import HealthState
+from consumer.metrics import ScorerMetrics
 from consumer.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -59,13 +68,6 @@ def producer_config(settings: Settings, on_delivery_error: Callable[..., None]) 
     return config
 
 
-def admin_config(settings: Settings) -> dict[str, Any]:
-    return {
-        **settings.librdkafka_properties(),
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
-    }
-
-
 def records_only(messages: Sequence[Message]) -> list[Message]:
     """The records among what `Consumer.consume` returned; errors are logged and dropped.
 
@@ -86,3 +88,55 @@ def records_only(messages: Sequence[Message]) -> list[Message]:
                 error.str(),
             )
     return records
+
+
+class ClientEvents:
+    """The clients' error and statistics callbacks (they run inside `consume()`/`poll()`)."""
+
+    def __init__(self, health: HealthState, metrics: ScorerMetrics) -> None:
+        self._health = health
+        self._metrics = metrics
+        self.assigned: set[tuple[str, int]] = set()
+        """Input partitions held now; only their lag is exported."""
+        self.fatal_error: str | None = None
+        """Set when retrying cannot help (wrong credentials, a fatal client error)."""
+
+    def on_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self._health.set_broker_reachable(False)
+        if error.code() == KafkaError._AUTHENTICATION:
+            # Retrying with the same credentials cannot succeed: stop with a clear message.
+            self.fatal_error = (
+                f"authentication failed: {error.str()} "
+                "(check KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME "
+                "and KAFKA_SASL_PASSWORD)"
+            )
+        elif error.fatal():
+            self.fatal_error = f"fatal kafka error: {error.str()}"
+        else:
+            logger.warning("kafka error: %s", error.str())
+
+    def on_stats(self, stats_json: str) -> None:
+        stats = orjson.loads(stats_json)
+        brokers = stats.get("brokers", {}).values()
+        self._health.set_broker_reachable(
+            any(b.get("nodeid", -1) >= 0 and b.get("state") == "UP" for b in brokers)
+        )
+        for topic, topic_stats in stats.get("topics", {}).items():
+            for partition, partition_stats in topic_stats.get("partitions", {}).items():
+                lag = partition_stats.get("consumer_lag", -1)
+                if int(partition) >= 0 and (topic, int(partition)) in self.assigned and lag >= 0:
+                    self._metrics.consumer_lag.labels(topic=topic, partition=partition).set(lag)
+
+    def hold(self, partitions: Sequence[tuple[str, int]]) -> None:
+        self.assigned |= set(partitions)
+        # cooperative-sticky also assigns nothing to a member: that member is not ready.
+        self._health.set_assigned(bool(self.assigned))
+
+    def release(self, partitions: Sequence[tuple[str, int]]) -> None:
+        for topic, partition in partitions:
+            self.assigned.discard((topic, partition))
+            with contextlib.suppress(KeyError):
+                self._metrics.consumer_lag.remove(topic, str(partition))
+        # Not ready while holding nothing (all revoked or lost), until the next assignment.
+        self._health.set_assigned(bool(self.assigned))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 Outcome = Literal["scored", "rejected", "failed"]
 Stage = Literal["decode", "score", "publish", "commit"]
+ScoringPath = Literal["compiled", "pipeline"]
+SCORING_PATHS: tuple[ScoringPath, ...] = get_args(ScoringPath)
 
 # Every metric the consumer exports; deploy/k8s alerts and the dashboard may use only these.
 METRIC_NAMES = (
@@ -22,6 +24,7 @@ METRIC_NAMES = (
     "scorer_ready",
     "scorer_producer_queue_full_total",
     "scorer_transactions_aborted_total",
+    "scorer_scoring_path",
 )
 
 _BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
@@ -44,6 +47,7 @@ class ScorerMetrics:
     ready: Gauge
     producer_queue_full: Counter
     transactions_aborted: Counter
+    scoring_path: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ScorerMetrics:
@@ -113,6 +117,13 @@ class ScorerMetrics:
                 "exactly_once batches aborted and re-read from the committed position.",
                 registry=registry,
             ),
+            scoring_path=Gauge(
+                "scorer_scoring_path",
+                "Which scoring path serves (1): the verified fast path `compiled`, or the "
+                "`pipeline` itself (slower; the fast path failed its check or at scoring).",
+                ["path"],
+                registry=registry,
+            ),
         )
 
     def count(self, outcome: Outcome, n: int = 1) -> None:
@@ -121,3 +132,7 @@ class ScorerMetrics:
 
     def observe_stage(self, stage: Stage, seconds: float) -> None:
         self.batch_duration.labels(stage=stage).observe(seconds)
+
+    def set_scoring_path(self, path: ScoringPath) -> None:
+        for each in SCORING_PATHS:
+            self.scoring_path.labels(path=each).set(1 if each == path else 0)

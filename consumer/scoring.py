@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from contract.compiled import CompiledPipeline, NotCompilable
-from contract.frame import events_to_frame
+from consumer.fastpath import FastPipeline, NotCompilable, compile_verified
+from consumer.metrics import ScoringPath
+from contract.frame import event_columns, events_to_frame
 from contract.schema import SessionEvent
 
 logger = logging.getLogger(__name__)
@@ -30,28 +31,32 @@ class ModelInfo:
 class Scorer:
     """The loaded pipeline (the artifact is the reference) plus its decision threshold.
 
-    With ``compiled=True`` the pipeline's fitted steps are compiled to numpy
-    (``contract.compiled``) and the copy is used only once it reproduced the pipeline on a
-    large generated sample; ``compiled_path`` says which path is in service.
+    With ``compiled=True`` the fast path (``consumer.fastpath``) is built and used once it
+    reproduced the pipeline on the contract's edge events; ``path`` says which path serves.
     """
 
     def __init__(self, pipeline: Any, info: ModelInfo, compiled: bool = True) -> None:
         self._pipeline = pipeline
         self.info = info
-        self._compiled: CompiledPipeline | None = None
-        self.compiled_path = False
+        self._compiled: FastPipeline | None = None
         if compiled:
             self._compile()
 
-    def _compile(self) -> None:
-        from consumer.fastpath import compile_verified  # generates data: only when asked
+    @property
+    def path(self) -> ScoringPath:
+        return "pipeline" if self._compiled is None else "compiled"
 
+    @property
+    def fast_path(self) -> FastPipeline | None:
+        """The fast path while it serves (None: the pipeline serves)."""
+        return self._compiled
+
+    def _compile(self) -> None:
         try:
             self._compiled, verification = compile_verified(self._pipeline)
         except NotCompilable as exc:
             logger.warning("compiled scoring path not used, scoring with the pipeline: %s", exc)
             return
-        self.compiled_path = True
         logger.info(
             "compiled scoring path verified rows=%d max_abs_difference=%.3g",
             verification.rows,
@@ -63,14 +68,11 @@ class Scorer:
         if not events:
             return np.empty(0, dtype=np.float64)
         if self._compiled is not None:
-            from consumer.fastpath import event_columns
-
             try:
                 return self._compiled.predict_proba(event_columns(events))
-            except Exception:  # the verified copy met something new: the reference decides
+            except Exception:  # the verified path met something new: the reference decides
                 logger.exception("compiled scoring path failed; using the pipeline from now on")
                 self._compiled = None
-                self.compiled_path = False
         frame = events_to_frame(events)
         probabilities = self._pipeline.predict_proba(frame)[:, 1]
         return np.asarray(probabilities, dtype=np.float64)

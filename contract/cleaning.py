@@ -1,8 +1,11 @@
-"""`SessionCleaner`: any raw session frame -> canonical dtypes, unknowns marked and imputed.
+"""Cleaning: any raw session columns -> canonical dtypes, unknowns marked and imputed.
 
-The raw frame may come from the CSV file, from `events_to_frame`, or from SQLite/parquet exports,
-so numbers may arrive as strings, booleans as 0/1 or "TRUE"/"true", months in other spellings.
-What the cleaner does, by column (columns it does not know are plain numeric):
+The functions here are the implementation; `SessionCleaner` is the scikit-learn adapter around
+them, and the consumer's fast scoring path calls them on arrays built from validated events.
+
+Raw columns may come from the CSV file, from events, or from SQLite/parquet exports, so numbers
+may arrive as strings, booleans as 0/1 or "TRUE"/"true", months in other spellings. By column
+(columns it does not know are plain numeric):
 
 - page counts, durations, rates, `PageValues`, `SpecialDay`: to float64; a value outside the
   column's range (a negative count or duration, which covers the `-1` sentinel; a rate or
@@ -14,15 +17,16 @@ What the cleaner does, by column (columns it does not know are plain numeric):
 - `VisitorType`: to one of the three values (case-insensitive), else "Other";
 - `Weekend`: to bool; an unknown value gets the most frequent value seen in `fit`.
 
-With `add_indicators`, two 0/1 columns record what was unknown before imputation:
-`pages_unknown` (a page count or rate) and `durations_unknown` (a duration, the `-1` rows too).
-Removing duplicate rows is a training-data step, not a transform, so it is not done here.
+With indicators, two 0/1 columns record what was unknown before imputation: `pages_unknown` (a
+page count or rate) and `durations_unknown` (a duration, the `-1` rows too). Removing duplicate
+rows is a training-data step, not a transform, so it is not done here.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 import numpy as np
@@ -32,14 +36,20 @@ from sklearn.utils.validation import check_is_fitted
 
 from contract._sklearn import finish, names_out, to_frame
 from contract.errors import ContractViolation
+from contract.parsing import (
+    MONTH_SPELLINGS,
+    VISITOR_SPELLINGS,
+    is_missing,
+    normalised_text,
+    parse_bool,
+    to_number,
+)
 from contract.schema import (
     CODE_COLUMNS,
     COUNT_COLUMNS,
     DURATION_COLUMNS,
     LABEL_COLUMN,
-    MONTHS,
     RATE_COLUMNS,
-    VISITOR_TYPES,
 )
 
 logger = logging.getLogger(__name__)
@@ -48,7 +58,7 @@ Kind = Literal[
     "count", "duration", "rate", "non_negative", "code", "month", "visitor", "bool", "number"
 ]
 
-_KINDS: Final[dict[str, Kind]] = {
+KINDS: Final[Mapping[str, Kind]] = {
     **dict.fromkeys(COUNT_COLUMNS, "count"),
     **dict.fromkeys(DURATION_COLUMNS, "duration"),
     **dict.fromkeys(RATE_COLUMNS, "rate"),
@@ -59,70 +69,29 @@ _KINDS: Final[dict[str, Kind]] = {
     "VisitorType": "visitor",
     "Weekend": "bool",
 }
-_NUMERIC_KINDS: Final[frozenset[str]] = frozenset(
+"""How each known column is cleaned; any other column is a plain number."""
+NUMERIC_KINDS: Final[frozenset[str]] = frozenset(
     {"count", "duration", "rate", "non_negative", "number"}
 )
-INDICATOR_GROUPS: Final[dict[str, tuple[str, ...]]] = {
+INDICATOR_GROUPS: Final[Mapping[str, tuple[str, ...]]] = {
     "pages_unknown": (*COUNT_COLUMNS, *RATE_COLUMNS),
     "durations_unknown": DURATION_COLUMNS,
 }
 UNKNOWN_MONTH: Final[str] = "Unknown"
+UNKNOWN_VISITOR: Final[str] = "Other"
 UNKNOWN_CODE: Final[int] = 0
-
-_MONTH_LOOKUP: Final[dict[str, str]] = {
-    **{name.lower()[:3]: name for name in MONTHS},
-    **{name.lower(): name for name in MONTHS},
-    **{str(number): name for number, name in enumerate(MONTHS, start=1)},
-    **{f"{number:02d}": name for number, name in enumerate(MONTHS, start=1)},
-    "sept": "Sep",
-    "january": "Jan",
-    "february": "Feb",
-    "march": "Mar",
-    "april": "Apr",
-    "july": "Jul",
-    "august": "Aug",
-    "september": "Sep",
-    "october": "Oct",
-    "november": "Nov",
-    "december": "Dec",
+_LOOKUPS: Final[Mapping[Kind, tuple[Mapping[str, str], str]]] = {
+    "month": (MONTH_SPELLINGS, UNKNOWN_MONTH),
+    "visitor": (VISITOR_SPELLINGS, UNKNOWN_VISITOR),
 }
-_VISITOR_LOOKUP: Final[dict[str, str]] = {name.lower(): name for name in VISITOR_TYPES}
-_TRUE: Final[frozenset[str]] = frozenset({"true", "t", "yes", "y", "1", "1.0"})
-_FALSE: Final[frozenset[str]] = frozenset({"false", "f", "no", "n", "0", "0.0"})
 
 
-def _text(value: object) -> str:
-    """Lower-cased, stripped text of a value; integral numbers read like integers ("6.0" -> "6")."""
-    if isinstance(value, float | np.floating) and float(value).is_integer():
-        value = int(value)
-    text = str(value).strip().lower()
-    if text.endswith(".0") and text[:-2].isdigit():
-        text = text[:-2]
-    return text
+def kind_of(column: str) -> Kind:
+    return KINDS.get(column, "number")
 
 
-def _is_missing(value: object) -> bool:
-    return value is None or value is pd.NA or (isinstance(value, float) and value != value)
-
-
-def to_number(series: pd.Series) -> np.ndarray:
-    """Any spelling of a number -> float64 array; what does not parse (or is infinite) -> NaN."""
-    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
-        numbers = series.to_numpy(dtype=np.float64, na_value=np.nan)
-    else:
-        values = [
-            float(value) if isinstance(value, bool | np.bool_) else value
-            for value in series.to_numpy(dtype=object)
-        ]
-        stripped = pd.Series(
-            [value.strip() if isinstance(value, str) else value for value in values], dtype=object
-        )
-        numbers = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64)
-    return np.where(np.isfinite(numbers), numbers, np.nan)
-
-
-def _clean_numeric(series: pd.Series, kind: Kind) -> np.ndarray:
-    numbers = to_number(series)
+def _valid(numbers: np.ndarray, kind: Kind) -> np.ndarray:
+    """Where a number is inside its column's range."""
     with np.errstate(invalid="ignore"):
         if kind == "count":
             valid = (numbers >= 0) & (numbers == np.floor(numbers))
@@ -130,45 +99,118 @@ def _clean_numeric(series: pd.Series, kind: Kind) -> np.ndarray:
             valid = numbers >= 0
         elif kind == "rate":
             valid = (numbers >= 0) & (numbers <= 1)
+        elif kind == "code":
+            valid = (numbers >= 1) & (numbers == np.floor(numbers))
         else:
-            return numbers
-    return np.where(valid, numbers, np.nan)
+            valid = np.ones(numbers.shape, dtype=bool)
+    return np.asarray(valid)
 
 
-def _clean_code(series: pd.Series) -> np.ndarray:
-    numbers = to_number(series)
-    with np.errstate(invalid="ignore"):
-        valid = (numbers >= 1) & (numbers == np.floor(numbers))
-    return np.where(valid, numbers, UNKNOWN_CODE).astype(np.int64)
+def clean_number(values: Any, kind: Kind) -> np.ndarray:
+    """float64; unknown (out of range, unparseable, empty) -> NaN."""
+    numbers = to_number(values)
+    return numbers if kind == "number" else np.where(_valid(numbers, kind), numbers, np.nan)
 
 
-def _clean_lookup(series: pd.Series, lookup: dict[str, str], unknown: str) -> Any:
+def clean_code(values: Any) -> np.ndarray:
+    """int64; anything but a positive integer -> UNKNOWN_CODE."""
+    numbers = to_number(values)
+    return np.where(_valid(numbers, "code"), numbers, UNKNOWN_CODE).astype(np.int64)
+
+
+def canonical_names(values: Any, kind: Kind) -> Sequence[str]:
+    """Month or visitor-type names in the dataset's spelling, unknown ones as the unknown name.
+
+    Values that are all canonical already (validated events) are returned as they are."""
+    lookup, unknown = _LOOKUPS[kind]
     canonical = frozenset(lookup.values())
-    cleaned = [
+    if isinstance(values, tuple | list) and canonical.issuperset(values):
+        return values
+    return [
         value
         if isinstance(value, str) and value in canonical
         else unknown
-        if _is_missing(value)
-        else lookup.get(_text(value), unknown)
-        for value in series.to_numpy(dtype=object)
+        if is_missing(value)
+        else lookup.get(normalised_text(value), unknown)
+        for value in values
     ]
-    return pd.array(cleaned, dtype="str")
 
 
-def _bool_or_none(value: object) -> bool | None:
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if _is_missing(value):
-        return None
-    text = _text(value)
-    return True if text in _TRUE else False if text in _FALSE else None
+def clean_bool(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(bool array, where the value was unknown); an unknown value reads False until imputed."""
+    array = values.to_numpy() if isinstance(values, pd.Series) else np.asarray(values)
+    if array.dtype == np.bool_:
+        return array, np.zeros(array.shape, dtype=bool)
+    parsed = [parse_bool(value) for value in array.tolist()]
+    unknown = np.array([value is None for value in parsed], dtype=bool)
+    return np.array([bool(value) for value in parsed], dtype=bool), unknown
 
 
-def to_bool(series: pd.Series) -> Any:
-    """Booleans in any of their spellings -> a nullable boolean array (unknown -> <NA>)."""
-    if pd.api.types.is_bool_dtype(series) and not series.isna().any():
-        return pd.array(series.to_numpy(dtype=bool), dtype="boolean")
-    return pd.array([_bool_or_none(v) for v in series.to_numpy(dtype=object)], dtype="boolean")
+@dataclass(frozen=True)
+class CleanedColumns:
+    """Each column in its canonical dtype, and where each numeric or boolean value was unknown
+    (numeric unknowns are NaN until imputed)."""
+
+    values: dict[str, Any]
+    unknown: dict[str, np.ndarray]
+
+
+def clean_columns(
+    columns: Mapping[str, Any] | pd.DataFrame, names: Sequence[str]
+) -> CleanedColumns:
+    """Clean the named raw columns (arrays, pandas Series or sequences)."""
+    if LABEL_COLUMN in names:
+        raise ContractViolation(
+            LABEL_COLUMN, None, "label_not_allowed", "the label is never an input"
+        )
+    values: dict[str, Any] = {}
+    unknown: dict[str, np.ndarray] = {}
+    for name in names:
+        kind = kind_of(name)
+        if kind in NUMERIC_KINDS:
+            values[name] = clean_number(columns[name], kind)
+            unknown[name] = np.isnan(values[name])
+        elif kind == "code":
+            values[name] = clean_code(columns[name])
+        elif kind == "bool":
+            values[name], unknown[name] = clean_bool(columns[name])
+        else:
+            values[name] = canonical_names(columns[name], kind)
+    return CleanedColumns(values, unknown)
+
+
+def learn_fill_values(cleaned: CleanedColumns) -> dict[str, float | bool]:
+    """What imputes each column: the median of known numbers, the most frequent boolean."""
+    fill_values: dict[str, float | bool] = {}
+    for name, unknown in cleaned.unknown.items():
+        known = cleaned.values[name][~unknown]
+        if kind_of(name) == "bool":
+            fill_values[name] = bool(np.count_nonzero(known) > known.size - np.count_nonzero(known))
+        else:
+            fill_values[name] = float(np.median(known)) if known.size else 0.0
+    return fill_values
+
+
+def indicator_names(names: Sequence[str]) -> list[str]:
+    """The unknown-value indicators that columns `names` allow, in output order."""
+    return [
+        indicator
+        for indicator, group in INDICATOR_GROUPS.items()
+        if any(name in names for name in group)
+    ]
+
+
+def impute(
+    cleaned: CleanedColumns, fill_values: Mapping[str, float | bool], indicators: Sequence[str]
+) -> dict[str, Any]:
+    """The cleaned columns with unknowns imputed, then the 0/1 indicator columns."""
+    out = dict(cleaned.values)
+    for name, value in fill_values.items():
+        out[name] = np.where(cleaned.unknown[name], value, cleaned.values[name])
+    for indicator in indicators:
+        group = [cleaned.unknown[name] for name in INDICATOR_GROUPS[indicator] if name in out]
+        out[indicator] = np.any(group, axis=0).astype(np.float64)
+    return out
 
 
 class SessionCleaner(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -200,69 +242,26 @@ class SessionCleaner(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError(f"input frame lacks the column(s) {missing}")
         return X.loc[:, list(self.columns)]
 
-    def _kinds(self, names: Sequence[str]) -> dict[str, Kind]:
-        return {name: _KINDS.get(name, "number") for name in names}
-
-    def _clean(self, frame: pd.DataFrame) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-        """Each column as an array of its canonical dtype, unknowns still missing; the masks."""
-        if LABEL_COLUMN in frame.columns:
-            raise ContractViolation(
-                LABEL_COLUMN, None, "label_not_allowed", "the label is never an input"
-            )
-        cleaned: dict[str, Any] = {}
-        for name, kind in self._kinds(list(frame.columns)).items():
-            series = frame[name]
-            if kind in _NUMERIC_KINDS:
-                cleaned[name] = _clean_numeric(series, kind)
-            elif kind == "code":
-                cleaned[name] = _clean_code(series)
-            elif kind == "month":
-                cleaned[name] = _clean_lookup(series, _MONTH_LOOKUP, UNKNOWN_MONTH)
-            elif kind == "visitor":
-                cleaned[name] = _clean_lookup(series, _VISITOR_LOOKUP, "Other")
-            else:
-                cleaned[name] = to_bool(series)
-        masks: dict[str, np.ndarray] = {}
-        if self.add_indicators:
-            for indicator, group in INDICATOR_GROUPS.items():
-                present = [name for name in group if name in cleaned]
-                if present:
-                    masks[indicator] = np.any([np.isnan(cleaned[n]) for n in present], axis=0)
-        return cleaned, masks
-
     def fit(self, X: Any, y: Any = None) -> SessionCleaner:
         """Learn the medians (numeric columns) and the most frequent `Weekend` for imputation."""
         frame = to_frame(self, self._select(X), reset=True)
-        cleaned, masks = self._clean(frame)
-        fill_values: dict[str, float | bool] = {}
-        for name, kind in self._kinds(list(cleaned)).items():
-            if kind in _NUMERIC_KINDS:
-                known = cleaned[name][~np.isnan(cleaned[name])]
-                fill_values[name] = float(np.median(known)) if known.size else 0.0
-            elif kind == "bool":
-                counts = pd.Series(cleaned[name]).value_counts()
-                fill_values[name] = bool(counts.idxmax()) if len(counts) else False
-        self.fill_values_ = fill_values
-        self.indicators_ = list(masks)
-        n_unknown = {name: int(mask.sum()) for name, mask in masks.items()}
-        logger.debug("fitted SessionCleaner rows=%d unknown=%s", len(frame), n_unknown)
+        names = [str(name) for name in frame.columns]
+        cleaned = clean_columns(frame, names)
+        self.fill_values_ = learn_fill_values(cleaned)
+        self.indicators_ = indicator_names(names) if self.add_indicators else []
+        logger.debug("fitted SessionCleaner rows=%d fill_values=%s", len(frame), self.fill_values_)
         return self
 
     def transform(self, X: Any) -> Any:
         """Clean `X`; the output keeps the input's columns, then the indicators."""
         check_is_fitted(self, "fill_values_")
         frame = to_frame(self, self._select(X), reset=False)
-        cleaned, masks = self._clean(frame)
-        for name, value in self.fill_values_.items():
-            if isinstance(value, bool):
-                cleaned[name] = cleaned[name].fillna(value).to_numpy(dtype=bool)
-            else:
-                cleaned[name] = np.where(np.isnan(cleaned[name]), value, cleaned[name])
-        for name in self.indicators_:
-            cleaned[name] = masks[name].astype(np.float64)
-        out = pd.DataFrame(cleaned)
-        out.index = frame.index
-        return finish(self, out)
+        names = [str(name) for name in frame.columns]
+        out = impute(clean_columns(frame, names), self.fill_values_, self.indicators_)
+        for name in names:
+            if kind_of(name) in _LOOKUPS:
+                out[name] = pd.array(list(out[name]), dtype="str")
+        return finish(self, pd.DataFrame(out, index=frame.index))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Input column names, then the indicator columns."""

@@ -11,7 +11,7 @@ through for the encoder.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
 from typing import Any, Final
 
@@ -34,20 +34,20 @@ _SHORT: Final[dict[str, str]] = {
 
 
 class _Columns:
-    """The frame's columns as float64 arrays, converted once per transform (pandas per-op
+    """Read-only view of named columns as float64 arrays, each converted once (per-call
     overhead dominates on the small batches the consumer scores)."""
 
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self._frame = frame
+    def __init__(self, columns: Mapping[str, Any]) -> None:
+        self._columns = columns
         self._cache: dict[str, np.ndarray] = {}
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._cache:
-            self._cache[name] = self._frame[name].to_numpy(dtype=np.float64)
+            self._cache[name] = np.asarray(self._columns[name], dtype=np.float64)
         return self._cache[name]
 
     def month_number(self) -> np.ndarray:
-        months = self._frame["Month"].to_numpy(dtype=object)
+        months = self._columns["Month"]
         return np.array([_MONTH_NUMBER.get(month, np.nan) for month in months], dtype=np.float64)
 
 
@@ -149,8 +149,39 @@ FEATURES: Final[dict[str, Feature]] = _feature_table()
 """Every engineered feature the transformer knows, by output name."""
 
 
+def dropped_columns(use_page_values: bool) -> frozenset[str]:
+    """Raw columns a variant never passes on: `PageValues` when it must not use it."""
+    return frozenset() if use_page_values else frozenset({PAGE_VALUES})
+
+
+def engineered_features(available: Iterable[str], use_page_values: bool) -> list[str]:
+    """The engineered features whose raw columns are all available, in output order."""
+    usable = set(available) - dropped_columns(use_page_values)
+    return [name for name, (needs, _) in FEATURES.items() if usable.issuperset(needs)]
+
+
+def add_features(
+    columns: Mapping[str, Any], engineered: Sequence[str], use_page_values: bool
+) -> dict[str, Any]:
+    """The input columns (less dropped ones, booleans as 0.0/1.0), then the engineered ones.
+
+    `columns` maps names to arrays (numpy or pandas extension arrays); nothing is aligned on an
+    index, so repeated index labels in a caller's frame cannot matter."""
+    dropped = dropped_columns(use_page_values)
+    out: dict[str, Any] = {
+        name: np.asarray(values, dtype=np.float64) if pd.api.types.is_bool_dtype(values) else values
+        for name, values in columns.items()
+        if name not in dropped
+    }
+    view = _Columns(columns)
+    for name in engineered:
+        _, compute = FEATURES[name]
+        out[name] = np.asarray(compute(view), dtype=np.float64)
+    return out
+
+
 class SessionFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
-    """Add engineered session features to a cleaned frame.
+    """Add engineered session features to a cleaned frame (an adapter over `add_features`).
 
     Parameters
     ----------
@@ -161,43 +192,26 @@ class SessionFeatures(TransformerMixin, BaseEstimator):  # type: ignore[misc]
     def __init__(self, use_page_values: bool = True) -> None:
         self.use_page_values = use_page_values
 
-    def _dropped(self) -> frozenset[str]:
-        return frozenset() if self.use_page_values else frozenset({PAGE_VALUES})
-
     def fit(self, X: Any, y: Any = None) -> SessionFeatures:
         """Decide which engineered features the input's columns allow."""
         frame = to_frame(self, X, reset=True)
-        available = set(frame.columns) - self._dropped()
-        self.engineered_ = [
-            name for name, (needs, _) in FEATURES.items() if available.issuperset(needs)
-        ]
+        self.engineered_ = engineered_features(frame.columns, self.use_page_values)
         return self
 
     def transform(self, X: Any) -> Any:
         """The input's columns (less dropped ones, booleans as 0/1), then the engineered ones."""
         check_is_fitted(self, "engineered_")
         frame = to_frame(self, X, reset=False)
-        # Plain arrays, not Series: the input's index may repeat labels, so nothing may align.
-        out: dict[str, Any] = {}
-        for name in frame.columns:
-            if name in self._dropped():
-                continue
-            column = frame[name]
-            out[name] = (
-                column.to_numpy(dtype=np.float64)
-                if pd.api.types.is_bool_dtype(column)
-                else column.array
-            )
-        columns = _Columns(frame)
-        for name in self.engineered_:
-            _, compute = FEATURES[name]
-            out[name] = np.asarray(compute(columns), dtype=np.float64)
+        columns = {name: frame[name].array for name in frame.columns}
+        out = add_features(columns, self.engineered_, self.use_page_values)
         return finish(self, pd.DataFrame(out, index=frame.index))
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Input column names (less dropped ones), then the engineered ones."""
         check_is_fitted(self, "engineered_")
-        return names_out(self, input_features, list(self.engineered_), self._dropped())
+        return names_out(
+            self, input_features, list(self.engineered_), dropped_columns(self.use_page_values)
+        )
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

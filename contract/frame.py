@@ -8,14 +8,15 @@ from one batch to the next.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
 from contract.errors import ContractViolation
+from contract.parsing import is_missing, parse_bool
 from contract.schema import (
     CATEGORICAL_COLUMNS,
     CODE_COLUMNS,
@@ -49,43 +50,42 @@ FRAME_DTYPES: Final[Mapping[str, str]] = {
 }
 """Dtype of each raw-frame column ("str" is pandas' default string dtype)."""
 
-_TRUE_STRINGS = frozenset({"true", "1", "yes", "t", "y"})
-_FALSE_STRINGS = frozenset({"false", "0", "no", "f", "n"})
+_FEATURES = attrgetter(*FEATURE_COLUMNS)
+_NUMPY_DTYPES: Final[Mapping[str, type]] = {
+    "float64": np.float64,
+    "int64": np.int64,
+    "bool": np.bool_,
+}
+
+
+def event_columns(events: Sequence[SessionEvent]) -> dict[str, Any]:
+    """The raw columns of `events`: numpy arrays of `FRAME_DTYPES` (None -> NaN), and tuples of
+    str for `Month` and `VisitorType`. What the fast scoring path reads, and what
+    `events_to_frame` is made of."""
+    rows = list(map(_FEATURES, events))
+    columns: dict[str, Any] = {}
+    values_by_column = zip(*rows, strict=True) if rows else ((),) * len(FEATURE_COLUMNS)
+    for name, values in zip(FEATURE_COLUMNS, values_by_column, strict=True):
+        dtype = FRAME_DTYPES[name]
+        # numpy reads None as NaN in a float64 array.
+        columns[name] = tuple(values) if dtype == "str" else np.array(values, _NUMPY_DTYPES[dtype])
+    return columns
 
 
 def events_to_frame(events: Sequence[SessionEvent]) -> pd.DataFrame:
     """One row per event, columns exactly `FEATURE_COLUMNS`, dtypes `FRAME_DTYPES` (None -> NaN)."""
-    columns: dict[str, Any] = {}
-    for column in FEATURE_COLUMNS:
-        values = [getattr(event, column) for event in events]
-        dtype = FRAME_DTYPES[column]
-        if dtype == "float64":
-            columns[column] = np.array(
-                [np.nan if value is None else value for value in values], dtype=np.float64
-            )
-        elif dtype == "str":
-            columns[column] = pd.array(values, dtype="str")
-        else:
-            columns[column] = np.array(values, dtype=dtype)
+    columns = event_columns(events)
+    for name, dtype in FRAME_DTYPES.items():
+        if dtype == "str":
+            columns[name] = pd.array(list(columns[name]), dtype="str")
     return pd.DataFrame(columns, columns=list(FEATURE_COLUMNS))
 
 
-def _is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA
-
-
 def _to_bool(column: str, value: object) -> bool:
-    if isinstance(value, bool | np.bool_):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in _TRUE_STRINGS:
-            return True
-        if text in _FALSE_STRINGS:
-            return False
-    if isinstance(value, int | np.integer) and int(value) in (0, 1):
-        return bool(value)
-    raise ContractViolation(column, value, "bool_parsing", "not a recognisable boolean")
+    parsed = parse_bool(value)
+    if parsed is None:
+        raise ContractViolation(column, value, "bool_parsing", "not a recognisable boolean")
+    return parsed
 
 
 def _to_int(column: str, value: object) -> int:
@@ -116,7 +116,7 @@ def dataset_row_to_event_dict(row: Mapping[Any, object], session_id: str) -> dic
         if column not in row:
             raise ContractViolation(column, None, "missing", "the dataset row lacks this column")
         value = row[column]
-        if _is_missing(value):
+        if is_missing(value):
             event[column] = None
         elif column in COUNT_COLUMNS or column in CODE_COLUMNS:
             event[column] = _to_int(column, value)

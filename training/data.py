@@ -29,6 +29,7 @@ from typing import Literal
 
 import pandas as pd
 
+from contract.parsing import parse_bool
 from contract.schema import FEATURE_COLUMNS, LABEL_COLUMN
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,6 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 _PARQUET_MAGIC = b"PAR1"
 _TABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _BOOL_COLUMNS = ("Weekend", LABEL_COLUMN)
-_TRUE = frozenset({"true", "1", "1.0", "t", "yes"})
-_FALSE = frozenset({"false", "0", "0.0", "f", "no"})
 _HTTP_TIMEOUT_S = 60.0
 
 
@@ -176,11 +175,13 @@ def _to_bool(uri: str, column: str, values: pd.Series) -> pd.Series:
         return values
     if values.isna().any():
         raise DataError(uri, f"column {column} has {int(values.isna().sum())} empty values")
-    text = values.astype(str).str.strip().str.lower()
-    unknown = sorted(set(text) - _TRUE - _FALSE)
+    parsed = [parse_bool(value) for value in values]
+    unknown = sorted(
+        {str(value) for value, flag in zip(values, parsed, strict=True) if flag is None}
+    )
     if unknown:
         raise DataError(uri, f"column {column} has non-boolean values {unknown[:5]}")
-    return text.isin(_TRUE).astype(bool)
+    return pd.Series(parsed, index=values.index, dtype=bool)
 
 
 def deduplicate(frame: pd.DataFrame) -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""The compiled scoring path reproduces the pipeline exactly, or is not used at all."""
+"""The fast scoring path reproduces the pipeline exactly, or is not used at all."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from xgboost import XGBClassifier
 
-from consumer.fastpath import compile_verified, event_columns
+from consumer.fastpath import FastPipeline, NotCompilable, compile_verified, verify
 from consumer.scoring import ModelInfo, Scorer
-from contract.compiled import CompiledPipeline, NotCompilable, frame_columns, verify_compiled
-from contract.frame import events_to_frame
+from contract.frame import event_columns, events_to_frame
 from contract.pipeline import Variant, build_pipeline
 from contract.samples import edge_events
 from contract.schema import FEATURE_COLUMNS
@@ -53,7 +52,7 @@ def test_compiled_scores_equal_the_pipeline(
 ) -> None:
     pipeline = _fitted(family, variant)
     scorer = Scorer(pipeline, INFO)
-    assert scorer.compiled_path, "a pipeline of the contract's shape must compile"
+    assert scorer.path == "compiled", "a pipeline of the contract's shape must compile"
     for batch in (fresh_events[:1], fresh_events[:37], fresh_events):
         expected = pipeline.predict_proba(events_to_frame(batch))[:, 1]
         np.testing.assert_array_equal(scorer.score(batch), expected)
@@ -61,21 +60,20 @@ def test_compiled_scores_equal_the_pipeline(
 
 def test_encoded_matrix_is_bit_identical(fresh_events: list[Any]) -> None:
     pipeline = _fitted("logistic_regression", "full")
-    compiled = CompiledPipeline(pipeline)
+    compiled = FastPipeline(pipeline)
     frame = events_to_frame(fresh_events)
     expected = pipeline[:-1].transform(frame).to_numpy(dtype=np.float64)
     np.testing.assert_array_equal(compiled.transform(event_columns(fresh_events)), expected)
-    np.testing.assert_array_equal(compiled.transform(frame_columns(frame)), expected)
 
 
 def test_verification_catches_a_wrong_copy(fresh_events: list[Any]) -> None:
     pipeline = _fitted("logistic_regression", "full")
-    compiled = CompiledPipeline(pipeline)
+    compiled = FastPipeline(pipeline)
     scaler = compiled._scalers[0]
     assert scaler.mean is not None
     object.__setattr__(scaler, "mean", scaler.mean + 1e-9)  # a copy that drifted slightly
     with pytest.raises(NotCompilable, match="encoded matrix differs"):
-        verify_compiled(pipeline, compiled, [events_to_frame(fresh_events[:200])])
+        verify(pipeline, compiled, fresh_events[:200])
 
 
 def test_unknown_pipeline_shape_falls_back_to_the_pipeline(fresh_events: list[Any]) -> None:
@@ -85,7 +83,7 @@ def test_unknown_pipeline_shape_falls_back_to_the_pipeline(fresh_events: list[An
     with pytest.raises(NotCompilable, match="unexpected steps"):
         compile_verified(odd, fresh_events[:50])
     scorer = Scorer(odd, INFO)
-    assert not scorer.compiled_path
+    assert scorer.path == "pipeline"
     expected = fitted.predict_proba(events_to_frame(fresh_events))[:, 1]
     np.testing.assert_array_equal(scorer.score(fresh_events), expected)
 
@@ -93,7 +91,7 @@ def test_unknown_pipeline_shape_falls_back_to_the_pipeline(fresh_events: list[An
 def test_runtime_failure_of_the_compiled_path_falls_back(fresh_events: list[Any]) -> None:
     pipeline = _fitted("random_forest", "full")
     scorer = Scorer(pipeline, INFO)
-    assert scorer.compiled_path
+    assert scorer.path == "compiled"
     assert scorer._compiled is not None
 
     def broken(_: Any) -> Any:
@@ -102,7 +100,7 @@ def test_runtime_failure_of_the_compiled_path_falls_back(fresh_events: list[Any]
     scorer._compiled.predict_proba = broken  # type: ignore[method-assign]
     expected = pipeline.predict_proba(events_to_frame(fresh_events[:20]))[:, 1]
     np.testing.assert_array_equal(scorer.score(fresh_events[:20]), expected)
-    assert not scorer.compiled_path
+    assert scorer.path == "pipeline"
 
 
 def test_verification_sample_reaches_the_contract_edges() -> None:
@@ -137,7 +135,7 @@ def test_xgboost_other_objectives_use_the_estimator(fresh_events: list[Any]) -> 
         n_estimators=5, max_depth=2, n_jobs=1, random_state=0, objective="binary:hinge"
     )
     pipeline = build_pipeline(estimator, "full").fit(data[list(FEATURE_COLUMNS)], data["Revenue"])
-    compiled = CompiledPipeline(pipeline)
+    compiled = FastPipeline(pipeline)
     assert compiled._xgboost is None
     expected = pipeline.predict_proba(events_to_frame(fresh_events[:100]))[:, 1]
     np.testing.assert_array_equal(
