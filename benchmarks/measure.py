@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import psutil
 from confluent_kafka import Consumer, TopicPartition
 
 from benchmarks._client import READY_LINE
+from consumer.replay import free_port
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 class BenchmarkError(RuntimeError):
     """A process under test failed or never got where the benchmark needed it."""
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Watermarks:

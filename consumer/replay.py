@@ -1,10 +1,12 @@
 """Replay tooling: produce session events to a topic and read a topic back in full.
 
 Used by the demo, the benchmark and the integration tests; not on the service's data path.
+Also `free_port`, for the processes they start.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -17,6 +19,13 @@ from confluent_kafka import Consumer, Message, Producer, TopicPartition
 from consumer.publish import produce_when_room
 
 KeyValue = tuple[bytes | None, bytes | None]
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now, for a process started next (METRICS_PORT)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def produce_messages(

@@ -39,7 +39,6 @@ _RESERVED_PROPERTIES = frozenset(
         "acks",
     }
 )
-_SECRET_MARKERS = ("password", "secret", "key", "token", "jaas")
 
 
 class Settings(BaseSettings):
@@ -154,11 +153,6 @@ def resolve_environment(environ: Mapping[str, str]) -> dict[str, object]:
 
 def _field_env_names() -> frozenset[str]:
     return frozenset(name.upper() for name in Settings.model_fields if name != "kafka_properties")
-
-
-def is_secret_property(name: str) -> bool:
-    """True for librdkafka properties whose values must never be logged."""
-    return any(marker in name for marker in _SECRET_MARKERS)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

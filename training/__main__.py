@@ -49,7 +49,11 @@ def _parser(variants: Sequence[str], families: Sequence[str]) -> argparse.Argume
     )
     parser.add_argument("--table", default=None, help="table name when --data is SQLite")
     parser.add_argument(
-        "--n-jobs", type=_positive_int, default=2, help="parallel workers (default 2, max 2)"
+        "--n-jobs",
+        type=_positive_int,
+        default=None,
+        help="parallel workers (default and maximum: the CPUs this process may use, by its "
+        "affinity and cgroup quota)",
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     return parser
@@ -81,6 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from contract.errors import ContractError
     from contract.pipeline import VARIANTS, Variant
     from training.artifact import BuildExistsError
+    from training.cpus import usable_cpus
     from training.data import DataError
     from training.job import TrainConfig, run_training
     from training.search import FAMILIES
@@ -92,6 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    cpus = usable_cpus()
     requested = _choices(parser, "--variants", args.variants, VARIANTS)
     families = _choices(parser, "--families", args.families, FAMILIES)
     config = TrainConfig(
@@ -101,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         n_iter=args.n_iter,
         seed=args.seed,
         table=args.table,
-        n_jobs=min(args.n_jobs, 2),
+        n_jobs=min(args.n_jobs or cpus, cpus),
         families=families,
     )
     try:

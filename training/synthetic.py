@@ -1,10 +1,10 @@
 """Synthetic sessions shaped like the UCI "Online Shoppers Purchasing Intention" dataset.
 
-Tests, the benchmark and the fault tests need data without touching the real file. The shapes come
-only from the published facts in ``/work/shared/data/README.md`` (column names and dtypes, the
-code ranges, the months present, the ~15 % positive rate, the kinds of mess) plus generic
-assumptions about web sessions (skewed counts, durations proportional to pages seen). No value
-here is taken from the real rows.
+Tests, the benchmark and the fault tests need data without touching the real file. The shapes
+come only from the dataset's published description (column names and dtypes, the code ranges,
+the months present, the ~15 % positive rate, the kinds of mess) plus generic assumptions
+about web sessions (skewed counts, durations proportional to pages seen). No value here is
+taken from the real rows.
 """
 
 from __future__ import annotations

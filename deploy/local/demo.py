@@ -26,8 +26,10 @@ import pandas as pd
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from tqdm import tqdm
 
-from consumer.replay import KeyValue, produce_messages, read_topic
+from consumer.replay import KeyValue, free_port, produce_messages, read_topic
 from contract.frame import dataset_row_to_event_dict
+from contract.manifest import MANIFEST_NAME, artifact_name
+from contract.pipeline import VARIANTS
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
@@ -73,7 +75,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--data", default=str(REPO.parent / "shared/data/online_shoppers_intention.csv")
     )
     parser.add_argument("--registry", type=Path, default=REPO / "registry")
-    parser.add_argument("--variant", default="full", choices=["full", "no_page_values"])
+    parser.add_argument("--variant", default="full", choices=VARIANTS)
     parser.add_argument("--n-iter", type=int, default=4, help="search budget when training")
     parser.add_argument("--rate", type=float, default=2000, help="events per second replayed")
     parser.add_argument("--partitions", type=int, default=3)
@@ -89,12 +91,17 @@ def start_broker() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
+def builds_with(registry: Path, variant: str) -> list[Path]:
+    """Complete builds (a manifest written) that hold `variant`'s artifact, oldest first."""
+    manifests = sorted(registry.glob(f"*/{MANIFEST_NAME}")) if registry.is_dir() else []
+    return [m.parent for m in manifests if (m.parent / artifact_name(variant)).is_file()]
+
+
 def find_or_train(registry: Path, data: str, n_iter: int, variant: str) -> Path:
-    """The newest complete build in the registry; train one (small budget) when there is none."""
-    name = f"best_model_{variant}.joblib"
-    builds = sorted(p for p in registry.glob("*/manifest.json")) if registry.exists() else []
+    """The newest complete build with the variant; train one (small budget) when there is none."""
+    builds = builds_with(registry, variant)
     if builds:
-        return builds[-1].parent / name
+        return builds[-1] / artifact_name(variant)
     print(f"==> no build in {registry}: training one (--n-iter {n_iter}); this takes a few minutes")
     subprocess.run(
         [
@@ -110,7 +117,7 @@ def find_or_train(registry: Path, data: str, n_iter: int, variant: str) -> Path:
         ],
         check=True,
     )
-    return sorted(registry.glob("*/manifest.json"))[-1].parent / name
+    return builds_with(registry, variant)[-1] / artifact_name(variant)
 
 
 def create_topics(bootstrap: str, partitions: int) -> dict[str, str]:
@@ -153,14 +160,6 @@ def start_consumer(
     print("==> starting the consumer")
     process = subprocess.Popen([sys.executable, "-m", "consumer"], env=env, cwd=REPO)
     return process, f"http://127.0.0.1:{port}"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_ready(consumer: subprocess.Popen[bytes], metrics_url: str) -> None:
@@ -274,10 +273,14 @@ def print_summary(summary: dict[str, object]) -> None:
     print(f"unaccounted         {summary['unaccounted']:>10,}")
     print(f"replay rate         {summary['replay_rate']:>10,.0f} events/s offered")
     print(f"throughput          {summary['throughput']:>10,.0f} events/s scored")
-    print(
-        f"end-to-end latency  p50 {summary['latency_p50_ms']:.1f} ms   "
-        f"p99 {summary['latency_p99_ms']:.1f} ms   (input record time -> output record time)"
-    )
+    p50, p99 = summary["latency_p50_ms"], summary["latency_p99_ms"]
+    if isinstance(p50, float) and isinstance(p99, float):
+        print(
+            f"end-to-end latency  p50 {p50:.1f} ms   p99 {p99:.1f} ms   "
+            "(input record time -> output record time)"
+        )
+    else:
+        print("end-to-end latency  none measured: nothing was scored")
     print("a few output records:")
     for example in summary["examples"]:  # type: ignore[attr-defined]
         print("  " + json.dumps(example))

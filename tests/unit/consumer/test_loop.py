@@ -1,0 +1,183 @@
+"""The loop's delivery rules, with both Kafka clients replaced by fakes that record every call."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+import orjson
+import pytest
+from confluent_kafka import KafkaError, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from consumer.health import HealthState
+from consumer.kafka import ClientEvents
+from consumer.loop import ScoringLoop
+from consumer.metrics import ScorerMetrics, ScoringPath
+from consumer.publish import DeliveryErrors, Publisher
+from consumer.scoring import ModelInfo
+from consumer.settings import load_settings
+from contract.schema import SessionEvent
+from tests.unit.consumer.fakes import Call, FakeConsumer, FakeMessage, FakeProducer, valid_event
+
+OUTPUT, DLQ = "session-scores", "sessions-dlq"
+
+
+class ConstantScorer:
+    """Scores every event 0.5: the loop's rules do not depend on the model."""
+
+    info = ModelInfo(build_id="b", variant="full", git_sha="g", threshold=0.5)
+    path: ScoringPath = "compiled"
+
+    def score(self, events: Sequence[SessionEvent]) -> np.ndarray:
+        return np.full(len(events), 0.5)
+
+
+class Harness:
+    def __init__(self, batches: list[list[FakeMessage]], guarantee: str = "at_least_once") -> None:
+        self.settings = load_settings(
+            {
+                "MODEL_URI": "/models/b/best_model_full.joblib",
+                "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+                "PROCESSING_GUARANTEE": guarantee,
+                "SHUTDOWN_TIMEOUT_S": "0.2",  # bounds the wait for acknowledgements
+            }
+        )
+        self.stop = threading.Event()
+        self.log: list[Call] = []
+        self.registry = CollectorRegistry()
+        self.metrics = ScorerMetrics.create(self.registry)
+        self.health = HealthState(liveness_timeout_s=30)
+        self.consumer = FakeConsumer(batches, self.stop, self.log)
+        self.producer = FakeProducer(self.log)
+        errors = DeliveryErrors()
+        self.loop = ScoringLoop(
+            self.settings,
+            ConstantScorer(),  # type: ignore[arg-type]
+            self.consumer,
+            self.producer,
+            Publisher(self.producer, self.metrics, errors),  # type: ignore[arg-type]
+            self.metrics,
+            self.health,
+            ClientEvents(self.health, self.metrics),
+        )
+
+    def run(self) -> list[Call]:
+        self.loop.run(self.stop)
+        return self.log
+
+    def count(self, outcome: str) -> float:
+        value = self.registry.get_sample_value("scorer_messages_total", {"outcome": outcome})
+        return value or 0.0
+
+    def calls(self, name: str) -> list[object]:
+        return [argument for call, argument in self.log if call == name]
+
+
+def _events(offsets: Sequence[int], partition: int = 0) -> list[FakeMessage]:
+    return [
+        FakeMessage(orjson.dumps(valid_event(f"s-{o}")), offset=o, partition=partition)
+        for o in offsets
+    ]
+
+
+def test_offsets_are_stored_only_after_the_batch_is_acknowledged() -> None:
+    batch = [*_events([10, 11]), FakeMessage(b"not json", offset=12), *_events([5], partition=1)]
+    harness = Harness([batch])
+    log = harness.run()
+    names = [call for call, _ in log]
+    assert names[:5] == ["produce"] * 4 + ["flush"]  # 3 outputs, 1 dead letter, then the wait
+    assert [topic for call, topic in log if call == "produce"] == [OUTPUT] * 3 + [DLQ]
+    assert harness.calls("store_offsets") == [[(0, 13), (1, 6)]]  # one past the last, each
+    assert names.index("store_offsets") > names.index("flush")
+    assert harness.count("scored") == 3
+    assert harness.count("rejected") == 1
+
+
+def test_a_batch_not_acknowledged_is_rewound_and_never_stored() -> None:
+    harness = Harness([_events([10, 11, 12]), _events([10, 11, 12])])
+    harness.producer.unacknowledged = 2  # two records of the first batch are never acknowledged
+    harness.run()
+    assert harness.calls("seek") == [(0, 10)]  # back to the first offset of the batch
+    assert "purge" in [call for call, _ in harness.log]  # its late reports cannot leak
+    assert harness.calls("store_offsets") == [[(0, 13)]]  # only the retry, acknowledged
+    assert harness.count("failed") == 3
+    assert harness.count("scored") == 3
+
+
+def test_a_failed_dead_letter_fails_the_batch_too() -> None:
+    harness = Harness([[*_events([1]), FakeMessage(b"{", offset=2)]])
+    harness.producer.unacknowledged = 1
+    harness.run()
+    assert harness.calls("store_offsets") == []
+    assert harness.calls("seek") == [(0, 1)]
+    assert harness.health.ready()[1]["publishing"] is False
+
+
+def test_exactly_once_commits_offsets_inside_the_transaction() -> None:
+    harness = Harness([_events([7, 8])], guarantee="exactly_once")
+    harness.run()
+    names = [call for call, _ in harness.log]
+    assert names == [
+        "begin_transaction",
+        "produce",
+        "produce",
+        "send_offsets",
+        "commit_transaction",
+    ]
+    assert harness.calls("send_offsets") == [[(0, 9)]]
+    assert harness.calls("store_offsets") == []
+
+
+def test_exactly_once_aborts_and_rereads_when_the_commit_needs_an_abort() -> None:
+    harness = Harness([_events([7, 8]), _events([7, 8])], guarantee="exactly_once")
+    harness.producer.commit_error = KafkaError(
+        KafkaError._FENCED, "fenced for the test", txn_requires_abort=True
+    )
+    harness.run()
+    names = [call for call, _ in harness.log]
+    assert names.count("abort_transaction") == 1
+    assert names.index("abort_transaction") < names.index("seek")
+    assert harness.calls("seek") == [(0, 7)]
+    assert names.count("commit_transaction") == 1  # the re-read batch commits
+    aborted = harness.registry.get_sample_value("scorer_transactions_aborted_total")
+    assert aborted == 1
+
+
+def test_a_fatal_transaction_error_stops_the_loop() -> None:
+    harness = Harness([_events([7])], guarantee="exactly_once")
+    harness.producer.commit_error = KafkaError(KafkaError._FENCED, "fenced", fatal=True)
+    with pytest.raises(Exception, match="fenced"):
+        harness.run()
+    assert "abort_transaction" not in [call for call, _ in harness.log]
+
+
+@pytest.mark.parametrize(
+    ("guarantee", "commits"), [("at_least_once", [False]), ("exactly_once", [])]
+)
+def test_revoke_commits_stored_offsets_under_at_least_once_only(
+    guarantee: str, commits: list[bool]
+) -> None:
+    harness = Harness([], guarantee=guarantee)
+    harness.loop.on_assign(harness.consumer, [TopicPartition("sessions", 0)])
+    harness.loop.on_revoke(harness.consumer, [TopicPartition("sessions", 0)])
+    assert harness.calls("commit") == commits
+    assert harness.health.ready()[1]["assigned"] is False
+
+
+def test_lost_partitions_commit_nothing() -> None:
+    harness = Harness([])
+    harness.loop.on_assign(harness.consumer, [TopicPartition("sessions", 0)])
+    harness.loop.on_lost(harness.consumer, [TopicPartition("sessions", 0)])
+    assert harness.calls("commit") == []
+    assert harness.health.ready()[1]["assigned"] is False
+
+
+def test_shutdown_commits_what_was_stored_and_closes() -> None:
+    harness = Harness([_events([1])])
+    harness.run()
+    harness.loop.shutdown()
+    names = [call for call, _ in harness.log]
+    assert names[-3:] == ["commit", "close", "flush"]
+    assert names.index("store_offsets") < names.index("commit")
