@@ -7,6 +7,9 @@ differ from the consumer as shipped only in what they do between consuming and p
 
 from __future__ import annotations
 
+import signal
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -45,4 +48,22 @@ def acknowledged(producer: Producer, errors: DeliveryErrors, timeout_s: float) -
         raise SystemExit(f"records not acknowledged: {list(errors)[:3]}")
 
 
-__all__ = ["READY_LINE", "acknowledged", "clients", "load_settings"]
+Turn = Callable[[Consumer, Producer, DeliveryErrors], None]
+
+
+def run_until_stopped(settings: Settings, turn: Turn) -> int:
+    """Build the clients and call `turn` until SIGTERM/SIGINT; then close them. Exit status 0."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    consumer, producer, errors = clients(settings)
+    try:
+        while not stop.is_set():
+            turn(consumer, producer, errors)
+    finally:
+        consumer.close()
+        producer.flush(10)
+    return 0
+
+
+__all__ = ["READY_LINE", "acknowledged", "clients", "load_settings", "run_until_stopped"]

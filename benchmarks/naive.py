@@ -8,16 +8,14 @@ skipped (the benchmark's input has none). Runs until SIGTERM/SIGINT.
 
 from __future__ import annotations
 
-import signal
-import threading
-
 import joblib
 import numpy as np
+from confluent_kafka import Consumer, Producer
 
-from benchmarks._client import acknowledged, clients, load_settings
+from benchmarks._client import acknowledged, load_settings, run_until_stopped
 from consumer.gates import artifact_entry, manifest_beside
 from consumer.kafka import records_only
-from consumer.publish import output_records, produce_when_room, rfc3339_now
+from consumer.publish import DeliveryErrors, output_records, produce_when_room, rfc3339_now
 from consumer.scoring import ModelInfo
 from contract.errors import ContractViolation, parse_event
 from contract.frame import events_to_frame
@@ -29,31 +27,25 @@ def main() -> int:
     entry = artifact_entry(manifest, settings.model_path)
     info = ModelInfo(manifest.build_id, entry.variant, manifest.git_sha, entry.threshold)
     pipeline = joblib.load(settings.model_path)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    consumer, producer, errors = clients(settings)
-    try:
-        while not stop.is_set():
-            message = consumer.poll(settings.batch_max_wait_ms / 1000)
-            if message is None or not records_only([message]):
-                continue
-            try:
-                event = parse_event(message.value() or b"")
-            except ContractViolation:
-                continue
-            probability = pipeline.predict_proba(events_to_frame([event]))[:, 1]
-            (record,) = output_records(
-                [event], [message], np.asarray(probability, dtype=np.float64), info, rfc3339_now()
-            )
-            produce_when_room(producer, settings.output_topic, record, message.key())
-            acknowledged(producer, errors, settings.shutdown_timeout_s)
-            # Asynchronous, as `commit(message)` is by default: the flush above is the wait.
-            consumer.commit(message=message, asynchronous=True)
-    finally:
-        consumer.close()
-        producer.flush(10)
-    return 0
+
+    def turn(consumer: Consumer, producer: Producer, errors: DeliveryErrors) -> None:
+        message = consumer.poll(settings.batch_max_wait_ms / 1000)
+        if message is None or not records_only([message]):
+            return
+        try:
+            event = parse_event(message.value() or b"")
+        except ContractViolation:
+            return
+        probability = pipeline.predict_proba(events_to_frame([event]))[:, 1]
+        (record,) = output_records(
+            [event], [message], np.asarray(probability, dtype=np.float64), info, rfc3339_now()
+        )
+        produce_when_room(producer, settings.output_topic, record, message.key())
+        acknowledged(producer, errors, settings.shutdown_timeout_s)
+        # Asynchronous, as `commit(message)` is by default: the flush above is the wait.
+        consumer.commit(message=message, asynchronous=True)
+
+    return run_until_stopped(settings, turn)
 
 
 if __name__ == "__main__":

@@ -8,36 +8,29 @@ Runs until SIGTERM/SIGINT.
 
 from __future__ import annotations
 
-import signal
-import threading
+from confluent_kafka import Consumer, Producer
 
-from benchmarks._client import acknowledged, clients, load_settings
+from benchmarks._client import acknowledged, load_settings, run_until_stopped
 from consumer.kafka import records_only
 from consumer.loop import BatchOffsets
-from consumer.publish import produce_when_room
+from consumer.publish import DeliveryErrors, produce_when_room
 
 
 def main() -> int:
     settings = load_settings()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    consumer, producer, errors = clients(settings)
     wait_s = settings.batch_max_wait_ms / 1000
-    try:
-        while not stop.is_set():
-            producer.poll(0)
-            messages = records_only(consumer.consume(settings.batch_max_messages, wait_s))
-            if not messages:
-                continue
-            for message in messages:
-                produce_when_room(producer, settings.output_topic, message.value(), message.key())
-            acknowledged(producer, errors, settings.shutdown_timeout_s)
-            consumer.store_offsets(offsets=BatchOffsets.of(messages).next_positions())
-    finally:
-        consumer.close()
-        producer.flush(10)
-    return 0
+
+    def turn(consumer: Consumer, producer: Producer, errors: DeliveryErrors) -> None:
+        producer.poll(0)
+        messages = records_only(consumer.consume(settings.batch_max_messages, wait_s))
+        if not messages:
+            return
+        for message in messages:
+            produce_when_room(producer, settings.output_topic, message.value(), message.key())
+        acknowledged(producer, errors, settings.shutdown_timeout_s)
+        consumer.store_offsets(offsets=BatchOffsets.of(messages).next_positions())
+
+    return run_until_stopped(settings, turn)
 
 
 if __name__ == "__main__":

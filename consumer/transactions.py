@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Final
 
 from confluent_kafka import KafkaError, KafkaException, Producer
@@ -18,40 +19,46 @@ logger = logging.getLogger(__name__)
 TRANSACTION_TIMEOUT_S: Final[float] = 30.0
 
 
-def init_transactions(producer: Producer, stop: threading.Event) -> None:
-    """Fence older instances with our transactional.id; retry while the broker is not there."""
-    while not stop.is_set():
+def _retrying(
+    call: Callable[[], object],
+    what: str,
+    may_retry: Callable[[KafkaError], bool],
+    stop: threading.Event | None = None,
+) -> None:
+    """Call until it succeeds; an error `may_retry` refuses is raised, as is any other error."""
+    while stop is None or not stop.is_set():
         try:
-            producer.init_transactions(TRANSACTION_TIMEOUT_S)
+            call()
             return
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
-            if not error.retriable():
+            if not may_retry(error):
                 raise
-            logger.warning("init_transactions will be retried: %s", error.str())
+            logger.warning("%s will be retried: %s", what, error.str())
+
+
+def init_transactions(producer: Producer, stop: threading.Event) -> None:
+    """Fence older instances with our transactional.id; retry while the broker is not there."""
+    _retrying(
+        lambda: producer.init_transactions(TRANSACTION_TIMEOUT_S),
+        "init_transactions",
+        lambda error: bool(error.retriable()),
+        stop,
+    )
 
 
 def commit_transaction(producer: Producer) -> None:
-    while True:
-        try:
-            producer.commit_transaction(TRANSACTION_TIMEOUT_S)
-            return
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.retriable() and not error.txn_requires_abort():
-                logger.warning("commit_transaction will be retried: %s", error.str())
-                continue
-            raise
+    """Commit; a retriable error that does not need an abort is retried as it is."""
+    _retrying(
+        lambda: producer.commit_transaction(TRANSACTION_TIMEOUT_S),
+        "commit_transaction",
+        lambda error: bool(error.retriable() and not error.txn_requires_abort()),
+    )
 
 
 def abort_transaction(producer: Producer) -> None:
-    while True:
-        try:
-            producer.abort_transaction(TRANSACTION_TIMEOUT_S)
-            return
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.retriable():
-                logger.warning("abort_transaction will be retried: %s", error.str())
-                continue
-            raise
+    _retrying(
+        lambda: producer.abort_transaction(TRANSACTION_TIMEOUT_S),
+        "abort_transaction",
+        lambda error: bool(error.retriable()),
+    )
