@@ -29,7 +29,7 @@ def _ignore(_: Any) -> None:
 def clients(settings: Settings) -> tuple[Consumer, Producer, DeliveryErrors]:
     errors = DeliveryErrors()
     consumer = Consumer(consumer_config(settings, _ignore, _ignore))
-    producer = Producer(producer_config(settings, errors))
+    producer = Producer({**producer_config(settings), "on_delivery": errors})
     announced = False
 
     def on_assign(_: Consumer, partitions: list[TopicPartition]) -> None:

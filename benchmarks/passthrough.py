@@ -11,8 +11,8 @@ from __future__ import annotations
 from confluent_kafka import Consumer, Producer
 
 from benchmarks._client import acknowledged, load_settings, run_until_stopped
+from consumer.inflight import BatchOffsets
 from consumer.kafka import records_only
-from consumer.loop import BatchOffsets
 from consumer.publish import DeliveryErrors, produce_when_room
 
 

@@ -17,6 +17,7 @@ from types import FrameType
 from confluent_kafka import Consumer, KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
+from consumer.delivery import Publisher
 from consumer.errors import ConsumerError, GateError, SettingsError
 from consumer.gates import load_checked_model
 from consumer.health import HealthServer, HealthState
@@ -24,7 +25,6 @@ from consumer.kafka import ClientEvents, consumer_config, producer_config
 from consumer.logs import configure_logging
 from consumer.loop import MAX_RETRY_BACKOFF_S, ScoringLoop
 from consumer.metrics import ScorerMetrics
-from consumer.publish import DeliveryErrors, Publisher
 from consumer.settings import Settings, load_settings
 from consumer.transactions import init_transactions
 
@@ -72,10 +72,9 @@ def serve(settings: Settings) -> int:
     stop = threading.Event()
     _install_signal_handlers(stop, health, settings.shutdown_timeout_s)
 
-    errors = DeliveryErrors()
-    producer = Producer(producer_config(settings, errors))
-    publisher = Publisher(producer, metrics, errors)
     events = ClientEvents(health, metrics)
+    producer = Producer(producer_config(settings, events.on_error))
+    publisher = Publisher(producer, metrics, settings.output_topic, settings.dlq_topic)
     loop: ScoringLoop | None = None
     try:
         if settings.processing_guarantee == "exactly_once":

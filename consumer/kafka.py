@@ -41,26 +41,31 @@ def consumer_config(
         config["enable.auto.commit"] = False
         config["isolation.level"] = "read_committed"
     else:
-        # at_least_once: the loop stores an offset only after the broker acknowledged that
-        # message's output or dead letter; librdkafka then commits stored offsets periodically,
-        # and the loop commits them on revocation and at shutdown.
-        config["enable.auto.commit"] = True
+        # at_least_once: the loop stores a batch's offsets only after the broker acknowledged
+        # every output and dead letter of it (and of every earlier batch), then commits them at
+        # once, asynchronously; on revocation and at shutdown it commits synchronously. No
+        # timer: a crash repeats at most the batches that were in flight.
+        config["enable.auto.commit"] = False
         config["enable.auto.offset.store"] = False
-        # Commit stored offsets every second (librdkafka: 5 s): fewer repeats after a crash.
-        config.setdefault("auto.commit.interval.ms", 1000)
     return config
 
 
-def producer_config(settings: Settings, on_delivery_error: Callable[..., None]) -> dict[str, Any]:
+def producer_config(
+    settings: Settings, on_error: Callable[[Any], None] | None = None
+) -> dict[str, Any]:
     config: dict[str, Any] = {
         **settings.librdkafka_properties(),
         "bootstrap.servers": settings.kafka_bootstrap_servers,
         "acks": "all",
         "enable.idempotence": True,
-        "on_delivery": on_delivery_error,
-        # A batch is acknowledged when flush() leaves nothing queued and no error was reported.
-        "delivery.report.only.error": True,
+        # A report for every record, success too: a batch is acknowledged when each of its
+        # records is, without stopping to flush (consumer.delivery, consumer.inflight).
+        "delivery.report.only.error": False,
     }
+    if on_error is not None:
+        # Served by the producer's poll(): while the loop waits for acknowledgements it still
+        # learns that the brokers are down, so readiness drops within seconds.
+        config["error_cb"] = on_error
     config.setdefault("linger.ms", 5)
     config.setdefault("compression.type", "lz4")
     if settings.processing_guarantee == "exactly_once":

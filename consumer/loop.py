@@ -1,8 +1,12 @@
-"""The loop: consume a micro-batch, process it, publish, then make its offsets durable.
+"""The loop: consume what has arrived, process it, produce it, and make offsets durable in order.
 
 Only Kafka plumbing lives here: what a batch turns into is `consumer.batch.process_batch`, a pure
-function. Where the offsets are stored or committed is where the delivery guarantee is decided,
-so each such place says why. Both clients are passed in, so the loop is tested with fakes.
+function. Where offsets are stored or committed is where the delivery guarantee is decided, so
+each such place says why. Both clients are passed in, so the loop is tested with fakes.
+
+`at_least_once` overlaps publishing with scoring: while the broker acknowledges batch N, batch
+N+1 is read, decoded, scored and produced (at most MAX_IN_FLIGHT batches). `exactly_once` runs
+one transaction per batch, one batch at a time.
 """
 
 from __future__ import annotations
@@ -13,56 +17,35 @@ import signal
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 
 from consumer.batch import BatchResult, process_batch
-from consumer.decode import MessageLike
+from consumer.delivery import Publisher
 from consumer.errors import ConsumerError, PublishError
 from consumer.health import HealthState
+from consumer.inflight import InFlight, PendingBatch, Position
 from consumer.kafka import ClientEvents, records_only
 from consumer.metrics import ScorerMetrics
-from consumer.publish import Publisher, rfc3339_now
+from consumer.publish import rfc3339_now
 from consumer.scoring import Scorer
 from consumer.settings import Settings
 from consumer.transactions import TRANSACTION_TIMEOUT_S, abort_transaction, commit_transaction
 
 logger = logging.getLogger(__name__)
 
-MAX_RETRY_BACKOFF_S = 5.0
+MAX_RETRY_BACKOFF_S: Final[float] = 5.0
 """Longest pause between two attempts at a batch whose output was not acknowledged."""
-
-
-@dataclass
-class BatchOffsets:
-    """First and last offset of each input partition in one batch."""
-
-    first: dict[tuple[str, int], int] = field(default_factory=dict)
-    last: dict[tuple[str, int], int] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, messages: Sequence[MessageLike]) -> BatchOffsets:
-        offsets = cls()
-        for message in messages:
-            key = (message.topic() or "", message.partition() or 0)
-            offset = message.offset() or 0
-            offsets.first.setdefault(key, offset)
-            offsets.last[key] = offset
-        return offsets
-
-    def next_positions(self) -> list[TopicPartition]:
-        """The offsets to commit: one past the last message of each partition."""
-        return [TopicPartition(t, p, o + 1) for (t, p), o in self.last.items()]
-
-    def start_positions(self) -> list[TopicPartition]:
-        """Where to rewind to so the whole batch is read again."""
-        return [TopicPartition(t, p, o) for (t, p), o in self.first.items()]
+MAX_IN_FLIGHT: Final[int] = 2
+"""Batches produced but not yet acknowledged, at most (at_least_once): while one waits for its
+acknowledgements the next is read, scored and produced. It also bounds what a crash repeats."""
+ACK_SLICE_S: Final[float] = 0.01
+"""How long one wait for acknowledgements lasts; callbacks are served between slices."""
 
 
 class ScoringLoop:
-    """Runs until ``stop`` is set; one batch at a time, so a batch is never half-committed."""
+    """Runs until ``stop`` is set."""
 
     def __init__(
         self,
@@ -84,10 +67,13 @@ class ScoringLoop:
         self._health = health
         self._events = events
         self._exactly_once = settings.processing_guarantee == "exactly_once"
+        self._inflight = InFlight()
+        self._written: set[Position] = set()
+        """Input positions whose record an abandoned attempt already wrote (at_least_once)."""
         self._retry_backoff_s = 0.0
         self._batches_produced = 0
 
-    # --- rebalance callbacks (they run on this thread, inside consume()) ---------------------
+    # --- rebalance callbacks (they run on this thread, inside poll()/consume()) --------------
 
     def on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self._events.hold([(tp.topic, tp.partition) for tp in partitions])
@@ -97,107 +83,155 @@ class ScoringLoop:
     def on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self._metrics.rebalances.labels(kind="revoke").inc()
         if not self._exactly_once:
-            # The batch in hand is finished before consume() runs this callback, so every
-            # stored offset is acknowledged output: commit them before another member takes over.
+            # Finish what is in flight first, so that every acknowledged batch's offsets are
+            # committed before another member takes the partitions over.
+            self._drain(self._settings.shutdown_timeout_s)
             self._commit_stored_offsets(partitions)
-        self._events.release([(tp.topic, tp.partition) for tp in partitions])
+        self._release(partitions)
         logger.info("revoked partitions=%s", _describe(partitions))
 
     def on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         # Lost partitions may already belong to another member: committing now could move its
         # position, so nothing is committed; at worst the new owner repeats some events.
         self._metrics.rebalances.labels(kind="lost").inc()
-        self._events.release([(tp.topic, tp.partition) for tp in partitions])
+        self._release(partitions)
         logger.warning("lost partitions=%s", _describe(partitions))
+
+    def _release(self, partitions: list[TopicPartition]) -> None:
+        held = {(tp.topic, tp.partition) for tp in partitions}
+        self._written = {p for p in self._written if (p[0], p[1]) not in held}
+        self._events.release(list(held))
 
     # --- the loop ----------------------------------------------------------------------------
 
     def run(self, stop: threading.Event) -> None:
-        settings = self._settings
         self._consumer.subscribe(
-            [settings.input_topic],
+            [self._settings.input_topic],
             on_assign=self.on_assign,
             on_revoke=self.on_revoke,
             on_lost=self.on_lost,
         )
-        wait_s = settings.batch_max_wait_ms / 1000
         while not stop.is_set():
             if self._events.fatal_error is not None:
                 raise ConsumerError(self._events.fatal_error)
             self._health.beat()
             self._metrics.ready.set(1 if self._health.ready()[0] else 0)
-            self._publisher.poll()  # serve delivery reports so the producer's queue drains
-            records = records_only(self._consumer.consume(settings.batch_max_messages, wait_s))
-            if records:
+            self._publisher.serve(0)  # delivery reports, the producer's error callback
+            if not self._settle(stop):
+                continue
+            if len(self._inflight) >= MAX_IN_FLIGHT:
+                self._publisher.serve(ACK_SLICE_S)
+                continue
+            messages = self._next_batch()
+            if messages:
                 self._health.set_broker_reachable(True)
-                self._process(records, stop)
+                self._process(messages, stop)
+
+    def _next_batch(self) -> list[Any]:
+        """Whatever has arrived, up to BATCH_MAX_MESSAGES: batches are not held to fill up.
+
+        Waits for a first message at most BATCH_MAX_WAIT_MS (less while batches are in flight,
+        so their acknowledgements are settled promptly), then takes what is already fetched."""
+        settings = self._settings
+        wait_s = settings.batch_max_wait_ms / 1000
+        first = self._consumer.poll(min(wait_s, ACK_SLICE_S) if len(self._inflight) else wait_s)
+        if first is None:
+            return []
+        more = settings.batch_max_messages - 1
+        rest = self._consumer.consume(more, 0) if more else []
+        return records_only([first, *rest])
 
     def shutdown(self) -> None:
-        """Commit what is acknowledged, leave the group, and flush the producer."""
+        """Finish what is in flight, commit what is acknowledged, leave the group, flush."""
         self._health.set_stopping()
         if not self._exactly_once:
+            self._drain(self._settings.shutdown_timeout_s / 2)
             self._commit_stored_offsets(None)
         self._consumer.close()
         self._producer.flush(self._settings.shutdown_timeout_s / 2)
         logger.info("consumer closed")
 
     def _process(self, messages: list[Any], stop: threading.Event) -> None:
-        metrics = self._metrics
-        metrics.batch_size.observe(len(messages))
-        offsets = BatchOffsets.of(messages)
+        self._metrics.batch_size.observe(len(messages))
         result = process_batch(
             messages, self._scorer, self._settings.max_message_bytes, rfc3339_now()
         )
-        metrics.observe_stage("decode", result.decode_seconds)
-        metrics.observe_stage("score", result.score_seconds)
-        metrics.set_scoring_path(self._scorer.path)
+        self._metrics.observe_stage("decode", result.decode_seconds)
+        self._metrics.observe_stage("score", result.score_seconds)
+        self._metrics.set_scoring_path(self._scorer.path)
+        sources = [*result.scored, *(r.message for r in result.rejections)]
+        batch = PendingBatch(messages, sources, len(result.records))
         try:
             if self._exactly_once:
-                self._publish_transaction(result, offsets)
+                self._publish_transaction(result, batch)
+                self._completed(batch)
             else:
-                self._publish_and_store(result, offsets)
+                self._publisher.publish(result, batch, self._written)
+                self._inflight.add(batch)
+                self._maybe_crash_for_test()
         except PublishError as exc:
-            self._retry_later(exc, offsets, len(messages), stop)
-            return
+            self._inflight.add(batch)
+            self._retry_later(str(exc), stop)
+
+    def _settle(self, stop: threading.Event) -> bool:
+        """Store the offsets of acknowledged batches, oldest first; on a failed or overdue
+        batch rewind everything in flight. False when a retry is under way."""
+        while (oldest := self._inflight.oldest()) is not None:
+            if oldest.errors:
+                self._retry_later(f"{len(oldest.errors)} failed: {oldest.errors[0]}", stop)
+                return False
+            if not oldest.done:
+                waited = time.monotonic() - oldest.produced_at
+                if waited > self._settings.shutdown_timeout_s:
+                    unacknowledged = f"{oldest.unacknowledged} records not acknowledged"
+                    self._retry_later(f"{unacknowledged} within {waited:.1f}s", stop)
+                    return False
+                return True
+            self._inflight.pop_oldest()
+            # at_least_once: every output and dead letter of this batch, and of every earlier
+            # one, is acknowledged (acks=all): now, and only now, its offsets may be stored,
+            # and committed at once so that a crash repeats at most what is still in flight.
+            started = time.perf_counter()
+            self._consumer.store_offsets(offsets=oldest.offsets.next_positions())
+            self._commit_async()
+            self._written.difference_update(oldest.positions)
+            self._metrics.observe_stage("commit", time.perf_counter() - started)
+            self._completed(oldest)
+        return True
+
+    def _completed(self, batch: PendingBatch) -> None:
+        metrics = self._metrics
         self._retry_backoff_s = 0.0
         self._health.set_publishing(True)
-        acknowledged_ms = time.time() * 1000
-        for message in messages:
-            kind, timestamp_ms = message.timestamp()
-            if kind != 0 and timestamp_ms > 0:  # 0 = TIMESTAMP_NOT_AVAILABLE
-                metrics.end_to_end_latency.observe(max(0.0, acknowledged_ms - timestamp_ms) / 1000)
-        metrics.count("scored", len(result.records))
-        metrics.count("rejected", len(result.rejections))
+        metrics.observe_stage("publish", time.monotonic() - batch.produced_at)
+        done_ms = batch.done_at_ms or time.time() * 1000
+        for timestamp_ms in batch.timestamps_ms:
+            if timestamp_ms > 0:
+                metrics.end_to_end_latency.observe(max(0.0, done_ms - timestamp_ms) / 1000)
+        metrics.count("scored", batch.scored)
+        metrics.count("rejected", batch.rejected)
 
-    def _produce(self, result: BatchResult) -> None:
-        settings = self._settings
-        self._publisher.produce_outputs(settings.output_topic, result.records, result.scored)
-        self._publisher.produce_dead_letters(settings.dlq_topic, result.rejections)
+    def _drain(self, timeout_s: float) -> None:
+        """Wait (serving callbacks) until what is in flight is acknowledged, and settle it."""
+        deadline = time.monotonic() + timeout_s
+        while len(self._inflight) and time.monotonic() < deadline:
+            oldest = self._inflight.oldest()
+            if oldest is not None and (oldest.done or oldest.errors):
+                if not self._settle(threading.Event()):
+                    return
+            else:
+                self._publisher.serve(ACK_SLICE_S)
 
-    def _publish_and_store(self, result: BatchResult, offsets: BatchOffsets) -> None:
-        started = time.perf_counter()
-        self._produce(result)
-        self._publisher.wait_acknowledged(self._settings.shutdown_timeout_s)
-        published = time.perf_counter()
-        self._metrics.observe_stage("publish", published - started)
-        self._maybe_crash_for_test()
-        # at_least_once: every output and dead letter of this batch is acknowledged (acks=all),
-        # so now, and only now, its input offsets may be stored for the next commit.
-        self._consumer.store_offsets(offsets=offsets.next_positions())
-        self._metrics.observe_stage("commit", time.perf_counter() - published)
-
-    def _publish_transaction(self, result: BatchResult, offsets: BatchOffsets) -> None:
-        started = time.perf_counter()
+    def _publish_transaction(self, result: BatchResult, batch: PendingBatch) -> None:
         try:
             self._producer.begin_transaction()
-            self._produce(result)
+            self._publisher.publish(result, batch)
             published = time.perf_counter()
-            self._metrics.observe_stage("publish", published - started)
             self._maybe_crash_for_test()
             # exactly_once: the input offsets commit in the same transaction as the outputs,
             # so a read_committed reader sees both or neither, whatever crashes.
             self._producer.send_offsets_to_transaction(
-                offsets.next_positions(),
+                batch.offsets.next_positions(),
                 self._consumer.consumer_group_metadata(),
                 TRANSACTION_TIMEOUT_S,
             )
@@ -212,6 +246,10 @@ class ScoringLoop:
             raise PublishError(
                 self._settings.output_topic, f"transaction aborted: {error.str()}"
             ) from exc
+        except PublishError:
+            self._metrics.transactions_aborted.inc()
+            abort_transaction(self._producer)
+            raise
 
     def _maybe_crash_for_test(self) -> None:
         """FAULT_CRASH_BEFORE_COMMIT_BATCH: die between producing and committing, on purpose."""
@@ -220,29 +258,44 @@ class ScoringLoop:
             # Make sure the records really are in the log (uncommitted) before dying.
             self._producer.flush(TRANSACTION_TIMEOUT_S)
             logger.warning(
-                "fault injection: SIGKILL before commit of batch %d", self._batches_produced
+                "fault injection: SIGKILL before batch %d commits", self._batches_produced
             )
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _retry_later(
-        self, exc: PublishError, offsets: BatchOffsets, count: int, stop: threading.Event
-    ) -> None:
-        """The batch's output is not safely written: rewind so that it is read again."""
-        self._metrics.count("failed", count)
+    def _retry_later(self, reason: str, stop: threading.Event) -> None:
+        """Output is not safely written: rewind every batch in flight so it is read again."""
+        inflight = self._inflight
+        self._metrics.count("failed", inflight.messages())
         self._health.set_publishing(False)
+        positions = inflight.rewind_positions()
         logger.error(
             "batch not published, rewinding to re-read it positions=%s: %s",
-            _describe(offsets.start_positions()),
-            exc,
+            _describe(positions),
+            reason,
         )
-        for position in offsets.start_positions():
+        if not self._exactly_once:
+            # What an attempt already wrote is not produced again when it is re-read.
+            self._written |= inflight.written()
+        inflight.clear()
+        self._publisher.drop_unsent()
+        for position in positions:
             if (position.topic, position.partition) in self._events.assigned:
                 try:
                     self._consumer.seek(position)
                 except KafkaException as seek_error:
                     logger.warning("seek %s failed: %s", _describe([position]), seek_error)
         self._retry_backoff_s = min(MAX_RETRY_BACKOFF_S, max(0.1, self._retry_backoff_s * 2))
-        stop.wait(self._retry_backoff_s)
+        deadline = time.monotonic() + self._retry_backoff_s
+        while not stop.is_set() and time.monotonic() < deadline:
+            self._publisher.serve(min(0.1, max(0.0, deadline - time.monotonic())))
+
+    def _commit_async(self) -> None:
+        try:
+            self._consumer.commit(asynchronous=True)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if error.code() != KafkaError._NO_OFFSET:
+                logger.warning("commit of stored offsets failed: %s", error.str())
 
     def _commit_stored_offsets(self, partitions: list[TopicPartition] | None) -> None:
         started = time.perf_counter()

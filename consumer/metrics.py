@@ -7,7 +7,8 @@ from typing import Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-Outcome = Literal["scored", "rejected", "failed"]
+Outcome = Literal["scored", "rejected", "failed", "skipped"]
+OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 Stage = Literal["decode", "score", "publish", "commit"]
 ScoringPath = Literal["compiled", "pipeline"]
 SCORING_PATHS: tuple[ScoringPath, ...] = get_args(ScoringPath)
@@ -53,11 +54,12 @@ class ScorerMetrics:
     def create(cls, registry: CollectorRegistry) -> ScorerMetrics:
         messages = Counter(
             "scorer_messages",
-            "Input messages by outcome: scored, rejected (dead-lettered) or failed (retried).",
+            "Input messages by outcome: scored, rejected (dead-lettered), failed (retried) or "
+            "skipped (no dead letter could hold it; logged with its offset).",
             ["outcome"],
             registry=registry,
         )
-        for outcome in ("scored", "rejected", "failed"):
+        for outcome in OUTCOMES:
             messages.labels(outcome=outcome)
         batch_duration = Histogram(
             "scorer_batch_duration_seconds",

@@ -1,13 +1,11 @@
-"""Publish: scored records to OUTPUT_TOPIC, rejections to DLQ_TOPIC, and wait for the acks.
+"""What is published: output records for OUTPUT_TOPIC, dead letters for DLQ_TOPIC.
 
-The producer reports only failed deliveries (``delivery.report.only.error``), so a batch is
-acknowledged when ``flush`` leaves nothing queued and no error was reported meanwhile.
+Producing them and learning which were acknowledged is `consumer.delivery`.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,8 +16,6 @@ import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
 from consumer.decode import MessageLike, Rejection
-from consumer.errors import PublishError
-from consumer.metrics import ScorerMetrics
 from consumer.scoring import ModelInfo
 from contract.schema import CONTRACT_VERSION, SessionEvent
 
@@ -130,6 +126,14 @@ def dead_letter_headers(rejection: Rejection, payload_size: int) -> list[tuple[s
     return headers
 
 
+def dead_letter_record(rejection: Rejection) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
+    """(key, value, headers) of a rejection's dead letter: the original key and bytes (the value
+    cut to DLQ_MAX_PAYLOAD_BYTES) and the headers that say why."""
+    value = rejection.message.value() or b""
+    headers = dead_letter_headers(rejection, len(value))
+    return rejection.message.key(), value[:DLQ_MAX_PAYLOAD_BYTES], headers
+
+
 def produce_when_room(
     producer: Producer,
     topic: str,
@@ -137,11 +141,15 @@ def produce_when_room(
     key: bytes | None,
     headers: Any = None,
     on_full: Callable[[], None] | None = None,
+    on_delivery: Callable[..., None] | None = None,
 ) -> None:
-    """Produce one record; while the local queue is full, serve the producer until there is room."""
+    """Produce one record; while the local queue is full, serve the producer until there is room.
+
+    Other refusals (`KafkaException`: the record too large, the topic unknown) are raised."""
+    extra: dict[str, Any] = {} if on_delivery is None else {"on_delivery": on_delivery}
     while True:
         try:
-            producer.produce(topic, value=value, key=key, headers=headers)
+            producer.produce(topic, value=value, key=key, headers=headers, **extra)
             return
         except BufferError:
             if on_full is not None:
@@ -155,53 +163,3 @@ class DeliveryErrors(list[str]):
     def __call__(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
             self.append(f"{message.topic()}: {error.str()}")
-
-
-class Publisher:
-    """Produces a batch's records and waits for the broker to acknowledge all of them."""
-
-    def __init__(self, producer: Producer, metrics: ScorerMetrics, errors: DeliveryErrors) -> None:
-        self._producer = producer
-        self._metrics = metrics
-        self._errors = errors
-
-    def produce(self, topic: str, value: bytes, key: bytes | None, headers: Any = None) -> None:
-        """Produce one record; when the local queue is full, wait (consumption pauses meanwhile)."""
-        produce_when_room(
-            self._producer, topic, value, key, headers, self._metrics.producer_queue_full.inc
-        )
-
-    def produce_outputs(
-        self, topic: str, records: Sequence[bytes], messages: Sequence[MessageLike]
-    ) -> None:
-        for record, message in zip(records, messages, strict=True):
-            self.produce(topic, record, message.key())
-
-    def produce_dead_letters(self, topic: str, rejections: Sequence[Rejection]) -> None:
-        for rejection in rejections:
-            value = rejection.message.value() or b""
-            headers = dead_letter_headers(rejection, len(value))
-            self.produce(
-                topic, value[:DLQ_MAX_PAYLOAD_BYTES], rejection.message.key(), headers=headers
-            )
-
-    def poll(self) -> None:
-        self._producer.poll(0)
-
-    def wait_acknowledged(self, timeout_s: float) -> None:
-        """Block until every produced record is acknowledged; raise PublishError otherwise."""
-        deadline = time.monotonic() + timeout_s
-        remaining = self._producer.flush(timeout_s)
-        while remaining and time.monotonic() < deadline:
-            remaining = self._producer.flush(max(0.0, deadline - time.monotonic()))
-        if remaining:
-            # Drop what never left this process so that its late failure reports cannot be
-            # mistaken for the next batch's; the caller re-reads this batch from its offsets.
-            self._producer.purge(in_queue=True, in_flight=False)
-            self._producer.flush(0)
-            self._errors.clear()
-            raise PublishError("*", f"{remaining} records not acknowledged within {timeout_s}s")
-        errors = list(self._errors)
-        self._errors.clear()
-        if errors:
-            raise PublishError(errors[0].split(":", 1)[0], f"{len(errors)} failed: {errors[0]}")

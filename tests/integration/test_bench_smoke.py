@@ -53,8 +53,9 @@ def test_benchmark_smoke_run_writes_its_results(
     results = json.loads(path.read_text())
 
     runs = {run["name"]: run for run in results["throughput"]}
-    assert set(runs) == {"ceiling", "naive", "consumer-50", "consumer-400"}
-    for name in ("ceiling", "consumer-50", "consumer-400"):
+    eos = "consumer-exactly-once-1000"
+    assert set(runs) == {"ceiling", "naive", "consumer-50", "consumer-400", eos}
+    for name in ("ceiling", "consumer-50", "consumer-400", eos):
         assert runs[name]["events"] == 400, name  # every event came out, none dead-lettered
         assert runs[name]["events_per_s"] > 0
         assert runs[name]["peak_rss_mb"] > 0
@@ -66,6 +67,10 @@ def test_benchmark_smoke_run_writes_its_results(
     assert 0 <= latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]
     assert results["memory"]["events"] == 1200
     assert results["ratios"]["consumer-400/ceiling"] > 0
-    assert set(results["targets"]) >= {"events_per_s >= 50000", "p99 at 2000/s <= 50 ms"}
+    assert set(results["targets"]) >= {
+        "share of ceiling >= 0.8 (batch 1000)",
+        "exactly_once / at_least_once >= 0.5",
+        "p99 at 2000/s <= 15 ms",
+    }
     assert results["machine"]["nproc"] >= 1
     assert "| consumer-400 | 400 |" in done.stdout  # the printed table

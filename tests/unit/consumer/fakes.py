@@ -4,6 +4,7 @@ stages and the loop (never for the broker: integration tests use a real one)."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -80,27 +81,51 @@ Call = tuple[str, Any]
 
 
 class FakeConsumer:
-    """Hands out scripted batches, then sets `stop`; records every call in the shared `log`."""
+    """A partition log read in batches of `batch` (poll: the first message, consume: the rest
+    of the batch); seek moves the read position back. Sets `stop` once the log has been read to
+    its end and nothing was asked of it for `idle_s`. Records every call in the shared `log`."""
 
     def __init__(
-        self, batches: list[list[FakeMessage]], stop: threading.Event, log: list[Call]
+        self,
+        messages: list[FakeMessage],
+        batch: int,
+        stop: threading.Event,
+        log: list[Call],
+        idle_s: float = 0.5,
     ) -> None:
-        self._batches = list(batches)
+        self._messages = messages
+        self._batch = batch
+        self._cursor = 0
+        self._left_in_batch = 0
         self._stop = stop
+        self._idle_s = idle_s
+        self._last_read = time.monotonic()
         self.log = log
         self.callbacks: dict[str, Callable[..., None]] = {}
 
     def subscribe(self, topics: list[str], **callbacks: Callable[..., None]) -> None:
         self.callbacks = callbacks
+        held = sorted({(m.topic() or "", m.partition() or 0) for m in self._messages})
+        callbacks["on_assign"](self, [TopicPartition(t, p) for t, p in held])
+
+    def poll(self, timeout: float) -> FakeMessage | None:
+        if self._cursor >= len(self._messages):
+            if time.monotonic() - self._last_read > self._idle_s:
+                self._stop.set()
+            return None
+        self._left_in_batch = self._batch - 1
+        return self._take(1)[0]
 
     def consume(self, num_messages: int, timeout: float) -> list[FakeMessage]:
-        if not self._batches:
-            self._stop.set()
-            return []
-        batch = self._batches.pop(0)
-        held = sorted({(m.topic() or "", m.partition() or 0) for m in batch})
-        self.callbacks["on_assign"](self, [TopicPartition(t, p) for t, p in held])
-        return batch
+        taken = self._take(min(num_messages, self._left_in_batch))
+        self._left_in_batch = 0
+        return taken
+
+    def _take(self, n: int) -> list[FakeMessage]:
+        taken = self._messages[self._cursor : self._cursor + n]
+        self._cursor += len(taken)
+        self._last_read = time.monotonic()
+        return taken
 
     def store_offsets(self, offsets: list[TopicPartition]) -> None:
         self.log.append(("store_offsets", [(tp.partition, tp.offset) for tp in offsets]))
@@ -110,6 +135,10 @@ class FakeConsumer:
 
     def seek(self, position: TopicPartition) -> None:
         self.log.append(("seek", (position.partition, position.offset)))
+        where = (position.partition, position.offset)
+        self._cursor = next(
+            i for i, m in enumerate(self._messages) if (m.partition(), m.offset()) == where
+        )
 
     def consumer_group_metadata(self) -> str:
         return "group-metadata"
@@ -118,27 +147,66 @@ class FakeConsumer:
         self.log.append(("close", None))
 
 
+@dataclass
+class _Produced:
+    """A produced record, as a delivery report shows it."""
+
+    name: str
+    on_delivery: Callable[..., None] | None
+
+    def topic(self) -> str:
+        return self.name
+
+
 class FakeProducer:
-    """Records produced records in `log`; `unacknowledged` records stay unacknowledged by every
-    flush until they are purged; `commit_error` makes commit_transaction raise it once."""
+    """Records every produced record in `log` and reports its delivery on the next poll or
+    flush. `never_acknowledge` records of the next produces get no report until purged; the
+    next record to a topic in `refuse_once` gets a failed report; `commit_error` makes
+    commit_transaction raise once."""
 
     def __init__(self, log: list[Call]) -> None:
         self.log = log
-        self.unacknowledged = 0
+        self.never_acknowledge = 0
+        self.refuse_once: set[str] = set()
         self.commit_error: KafkaError | None = None
+        self._queued: list[_Produced] = []
+        self._stuck: list[_Produced] = []
 
-    def produce(self, topic: str, value: bytes, key: bytes | None, headers: Any = None) -> None:
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None,
+        headers: Any = None,
+        on_delivery: Callable[..., None] | None = None,
+    ) -> None:
         self.log.append(("produce", topic))
+        record = _Produced(topic, on_delivery)
+        if self.never_acknowledge:
+            self.never_acknowledge -= 1
+            self._stuck.append(record)
+        else:
+            self._queued.append(record)
 
     def poll(self, timeout: float) -> int:
-        return 0
+        queued, self._queued = self._queued, []
+        for record in queued:
+            failed = None
+            if record.name in self.refuse_once:
+                self.refuse_once.discard(record.name)
+                failed = KafkaError(KafkaError._MSG_TIMED_OUT)
+            self.log.append(("delivered", record.name))
+            if record.on_delivery is not None:
+                record.on_delivery(failed, record)
+        return len(queued)
 
     def flush(self, timeout: float) -> int:
-        self.log.append(("flush", self.unacknowledged))
-        return self.unacknowledged
+        self.poll(0)
+        self.log.append(("flush", len(self._stuck)))
+        return len(self._stuck)
 
     def purge(self, in_queue: bool = True, in_flight: bool = True) -> None:
-        self.unacknowledged = 0
+        self._stuck.clear()
         self.log.append(("purge", None))
 
     def begin_transaction(self) -> None:
@@ -148,6 +216,7 @@ class FakeProducer:
         self.log.append(("send_offsets", [(tp.partition, tp.offset) for tp in positions]))
 
     def commit_transaction(self, timeout: float) -> None:
+        self.poll(0)
         if self.commit_error is not None:
             error, self.commit_error = self.commit_error, None
             raise KafkaException(error)

@@ -11,11 +11,11 @@ import pytest
 from confluent_kafka import KafkaError, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from consumer.delivery import Publisher
 from consumer.health import HealthState
 from consumer.kafka import ClientEvents
 from consumer.loop import ScoringLoop
 from consumer.metrics import ScorerMetrics, ScoringPath
-from consumer.publish import DeliveryErrors, Publisher
 from consumer.scoring import ModelInfo
 from consumer.settings import load_settings
 from contract.schema import SessionEvent
@@ -35,13 +35,19 @@ class ConstantScorer:
 
 
 class Harness:
-    def __init__(self, batches: list[list[FakeMessage]], guarantee: str = "at_least_once") -> None:
+    def __init__(
+        self,
+        messages: list[FakeMessage],
+        batch: int = 1000,
+        guarantee: str = "at_least_once",
+        timeout_s: str = "0.2",
+    ) -> None:
         self.settings = load_settings(
             {
                 "MODEL_URI": "/models/b/best_model_full.joblib",
                 "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
                 "PROCESSING_GUARANTEE": guarantee,
-                "SHUTDOWN_TIMEOUT_S": "0.2",  # bounds the wait for acknowledgements
+                "SHUTDOWN_TIMEOUT_S": timeout_s,  # bounds the wait for acknowledgements
             }
         )
         self.stop = threading.Event()
@@ -49,22 +55,26 @@ class Harness:
         self.registry = CollectorRegistry()
         self.metrics = ScorerMetrics.create(self.registry)
         self.health = HealthState(liveness_timeout_s=30)
-        self.consumer = FakeConsumer(batches, self.stop, self.log)
+        self.consumer = FakeConsumer(messages, batch, self.stop, self.log)
         self.producer = FakeProducer(self.log)
-        errors = DeliveryErrors()
         self.loop = ScoringLoop(
             self.settings,
             ConstantScorer(),  # type: ignore[arg-type]
             self.consumer,
             self.producer,
-            Publisher(self.producer, self.metrics, errors),  # type: ignore[arg-type]
+            Publisher(self.producer, self.metrics, OUTPUT, DLQ),
             self.metrics,
             self.health,
             ClientEvents(self.health, self.metrics),
         )
 
-    def run(self) -> list[Call]:
-        self.loop.run(self.stop)
+    def run(self, at_most_s: float = 10.0) -> list[Call]:
+        timer = threading.Timer(at_most_s, self.stop.set)
+        timer.start()
+        try:
+            self.loop.run(self.stop)
+        finally:
+            timer.cancel()
         return self.log
 
     def count(self, outcome: str) -> float:
@@ -82,43 +92,56 @@ def _events(offsets: Sequence[int], partition: int = 0) -> list[FakeMessage]:
     ]
 
 
-def test_offsets_are_stored_only_after_the_batch_is_acknowledged() -> None:
+def test_offsets_are_stored_and_committed_only_after_the_batch_is_acknowledged() -> None:
     batch = [*_events([10, 11]), FakeMessage(b"not json", offset=12), *_events([5], partition=1)]
-    harness = Harness([batch])
+    harness = Harness(batch)
     log = harness.run()
     names = [call for call, _ in log]
-    assert names[:5] == ["produce"] * 4 + ["flush"]  # 3 outputs, 1 dead letter, then the wait
     assert [topic for call, topic in log if call == "produce"] == [OUTPUT] * 3 + [DLQ]
     assert harness.calls("store_offsets") == [[(0, 13), (1, 6)]]  # one past the last, each
-    assert names.index("store_offsets") > names.index("flush")
+    last_delivery = max(i for i, name in enumerate(names) if name == "delivered")
+    assert names.index("store_offsets") > last_delivery
+    assert names[names.index("store_offsets") + 1] == "commit"  # at once, not on a timer
+    assert harness.calls("commit") == [True]  # asynchronously
     assert harness.count("scored") == 3
     assert harness.count("rejected") == 1
 
 
-def test_a_batch_not_acknowledged_is_rewound_and_never_stored() -> None:
-    harness = Harness([_events([10, 11, 12]), _events([10, 11, 12])])
-    harness.producer.unacknowledged = 2  # two records of the first batch are never acknowledged
+def test_the_next_batch_is_produced_while_one_is_unacknowledged_but_never_stored_ahead() -> None:
+    harness = Harness(_events(range(1, 7)), batch=2, timeout_s="30")
+    harness.producer.never_acknowledge = 1  # the first record of the first batch hangs
+    harness.run(at_most_s=1.0)
+    # Batch 2 is produced while batch 1 waits; batch 3 waits for room (two in flight at most).
+    assert harness.calls("produce").count(OUTPUT) == 4
+    assert harness.calls("store_offsets") == []  # and nothing is stored ahead of batch 1
+
+
+def test_a_batch_not_acknowledged_in_time_is_rewound_without_repeating_what_was_written() -> None:
+    harness = Harness(_events([10, 11, 12]))
+    harness.producer.never_acknowledge = 2  # two records of the first attempt hang
     harness.run()
     assert harness.calls("seek") == [(0, 10)]  # back to the first offset of the batch
-    assert "purge" in [call for call, _ in harness.log]  # its late reports cannot leak
+    assert "purge" in [call for call, _ in harness.log]  # the attempt sends nothing more
+    assert harness.calls("produce") == [OUTPUT] * 5  # offset 12 was written: not again
     assert harness.calls("store_offsets") == [[(0, 13)]]  # only the retry, acknowledged
     assert harness.count("failed") == 3
     assert harness.count("scored") == 3
 
 
-def test_a_failed_dead_letter_fails_the_batch_too() -> None:
-    harness = Harness([[*_events([1]), FakeMessage(b"{", offset=2)]])
-    harness.producer.unacknowledged = 1
+def test_a_failed_dead_letter_retries_without_publishing_the_outputs_again() -> None:
+    harness = Harness([*_events([1]), FakeMessage(b"{", offset=2)])
+    harness.producer.refuse_once = {DLQ}
     harness.run()
-    assert harness.calls("store_offsets") == []
+    assert harness.calls("produce") == [OUTPUT, DLQ, DLQ]
     assert harness.calls("seek") == [(0, 1)]
-    assert harness.health.ready()[1]["publishing"] is False
+    assert harness.calls("store_offsets") == [[(0, 3)]]
+    assert harness.health.ready()[1]["publishing"] is True  # the retry succeeded
 
 
 def test_exactly_once_commits_offsets_inside_the_transaction() -> None:
-    harness = Harness([_events([7, 8])], guarantee="exactly_once")
+    harness = Harness(_events([7, 8]), guarantee="exactly_once")
     harness.run()
-    names = [call for call, _ in harness.log]
+    names = [call for call, _ in harness.log if call != "delivered"]
     assert names == [
         "begin_transaction",
         "produce",
@@ -128,10 +151,11 @@ def test_exactly_once_commits_offsets_inside_the_transaction() -> None:
     ]
     assert harness.calls("send_offsets") == [[(0, 9)]]
     assert harness.calls("store_offsets") == []
+    assert harness.count("scored") == 2
 
 
 def test_exactly_once_aborts_and_rereads_when_the_commit_needs_an_abort() -> None:
-    harness = Harness([_events([7, 8]), _events([7, 8])], guarantee="exactly_once")
+    harness = Harness(_events([7, 8]), guarantee="exactly_once")
     harness.producer.commit_error = KafkaError(
         KafkaError._FENCED, "fenced for the test", txn_requires_abort=True
     )
@@ -141,12 +165,13 @@ def test_exactly_once_aborts_and_rereads_when_the_commit_needs_an_abort() -> Non
     assert names.index("abort_transaction") < names.index("seek")
     assert harness.calls("seek") == [(0, 7)]
     assert names.count("commit_transaction") == 1  # the re-read batch commits
+    assert harness.calls("produce") == [OUTPUT] * 4  # aborted outputs are produced again
     aborted = harness.registry.get_sample_value("scorer_transactions_aborted_total")
     assert aborted == 1
 
 
 def test_a_fatal_transaction_error_stops_the_loop() -> None:
-    harness = Harness([_events([7])], guarantee="exactly_once")
+    harness = Harness(_events([7]), guarantee="exactly_once")
     harness.producer.commit_error = KafkaError(KafkaError._FENCED, "fenced", fatal=True)
     with pytest.raises(Exception, match="fenced"):
         harness.run()
@@ -175,9 +200,9 @@ def test_lost_partitions_commit_nothing() -> None:
 
 
 def test_shutdown_commits_what_was_stored_and_closes() -> None:
-    harness = Harness([_events([1])])
+    harness = Harness(_events([1]))
     harness.run()
     harness.loop.shutdown()
     names = [call for call, _ in harness.log]
-    assert names[-3:] == ["commit", "close", "flush"]
-    assert names.index("store_offsets") < names.index("commit")
+    assert names[-4:] == ["store_offsets", "commit", "commit", "close", "flush"][-4:]
+    assert harness.calls("commit") == [True, False]  # after the batch, then at shutdown

@@ -16,7 +16,8 @@ DEMO = Path(__file__).resolve().parents[3] / "deploy" / "local" / "demo.py"
 @pytest.fixture(scope="module")
 def demo() -> ModuleType:
     spec = importlib.util.spec_from_file_location("demo", DEMO)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
