@@ -21,6 +21,7 @@ from consumer.decode import MessageLike, Rejection
 from consumer.errors import PublishError
 from consumer.metrics import ScorerMetrics
 from consumer.scoring import ModelInfo
+from consumer.tracing import trace_headers
 from contract.schema import CONTRACT_VERSION, SessionEvent
 
 logger = logging.getLogger(__name__)
@@ -185,12 +186,13 @@ class Publisher:
         self, topic: str, records: Sequence[bytes], messages: Sequence[MessageLike]
     ) -> None:
         for record, message in zip(records, messages, strict=True):
-            self.produce(topic, record, message.key())
+            self.produce(topic, record, message.key(), trace_headers(message.headers()) or None)
 
     def produce_dead_letters(self, topic: str, rejections: Sequence[Rejection]) -> None:
         for rejection in rejections:
             value = rejection.message.value() or b""
             headers = dead_letter_headers(rejection, len(value))
+            headers += trace_headers(rejection.message.headers())
             self.produce(
                 topic, value[:DLQ_MAX_PAYLOAD_BYTES], rejection.message.key(), headers=headers
             )

@@ -37,10 +37,18 @@ class FakeMessage:
     _partition: int = 0
     offset_: int = 0
     _timestamp: tuple[int, int] = (1, 1_700_000_000_000)
+    _headers: list[tuple[str, bytes]] | None = None
 
-    def __init__(self, value: bytes | None, offset: int = 0, key: bytes | None = b"k") -> None:
+    def __init__(
+        self,
+        value: bytes | None,
+        offset: int = 0,
+        key: bytes | None = b"k",
+        headers: list[tuple[str, bytes]] | None = None,
+    ) -> None:
         self._value = value
         self._key = key
+        self._headers = headers
         self._topic = "sessions"
         self._partition = 0
         self.offset_ = offset
@@ -63,3 +71,6 @@ class FakeMessage:
 
     def timestamp(self) -> tuple[int, int]:
         return self._timestamp
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return self._headers
