@@ -8,25 +8,27 @@ messaging conventions).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 
 # Header names in the order they are carried. Kafka header names are case-sensitive, but the W3C
 # names are case-insensitive (they come from HTTP): a producer's "TraceParent" is recognised and
 # written back in the canonical lower case.
 TRACE_HEADERS = ("traceparent", "tracestate")
 
-RawHeaders = Sequence[tuple[str, bytes | str | None]] | None
+# What ``confluent_kafka.Message.headers()`` returns (a consumed message gives the list form).
+RawHeaders = dict[str, str | bytes | None] | list[tuple[str, str | bytes | None]] | None
 
 
 def trace_headers(headers: RawHeaders) -> list[tuple[str, bytes]]:
-    """The trace-context headers among ``headers`` (``confluent_kafka.Message.headers()``).
+    """The trace-context headers among a message's ``headers``.
 
     The first occurrence of each name wins; a header without a value is not carried.
     """
     if not headers:
         return []
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
     found: dict[str, bytes] = {}
-    for name, value in headers:
+    for name, value in pairs:
         key = name.lower()
         if key in TRACE_HEADERS and key not in found and value:
             found[key] = value.encode() if isinstance(value, str) else value

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from consumer.tracing import RawHeaders
+
 
 def valid_event(session_id: str = "s-1") -> dict[str, object]:
     return {
@@ -37,14 +39,14 @@ class FakeMessage:
     _partition: int = 0
     offset_: int = 0
     _timestamp: tuple[int, int] = (1, 1_700_000_000_000)
-    _headers: list[tuple[str, bytes]] | None = None
+    _headers: RawHeaders = None
 
     def __init__(
         self,
         value: bytes | None,
         offset: int = 0,
         key: bytes | None = b"k",
-        headers: list[tuple[str, bytes]] | None = None,
+        headers: RawHeaders = None,
     ) -> None:
         self._value = value
         self._key = key
@@ -72,5 +74,5 @@ class FakeMessage:
     def timestamp(self) -> tuple[int, int]:
         return self._timestamp
 
-    def headers(self) -> list[tuple[str, bytes]] | None:
+    def headers(self) -> RawHeaders:
         return self._headers

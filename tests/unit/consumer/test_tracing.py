@@ -35,3 +35,7 @@ def test_the_first_occurrence_wins_and_empty_values_are_not_carried() -> None:
     ]
     assert trace_headers([("traceparent", None), ("tracestate", b"")]) == []
     assert trace_headers([("traceparent", PARENT.decode())]) == [("traceparent", PARENT)]
+
+
+def test_the_dict_form_of_headers_is_read_too() -> None:
+    assert trace_headers({"traceparent": PARENT, "x": b"y"}) == [("traceparent", PARENT)]
