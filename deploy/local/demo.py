@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from report import MetricsRecorder, draw_report  # deploy/local/report.py, beside this script
 from tqdm import tqdm
 
 from consumer.replay import KeyValue, produce_messages, read_topic
@@ -32,6 +33,7 @@ from contract.frame import dataset_row_to_event_dict
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
 BROKER_NAME = "demo"
+REPORT_PNG = REPO / "build" / "demo" / "report.png"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -50,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
         topics = create_topics(bootstrap, args.partitions)
         consumer, metrics_url = start_consumer(bootstrap, topics, artifact, args)
         wait_ready(consumer, metrics_url)
+        recorder = MetricsRecorder(metrics_url).start()
         summary = replay_and_measure(bootstrap, topics, args)
+        summary["report"] = draw_report(recorder.stop(), REPORT_PNG)
         summary["metrics"] = metrics_url
         print_summary(summary)
         if args.keep_running:
@@ -278,6 +282,7 @@ def print_summary(summary: dict[str, object]) -> None:
         f"end-to-end latency  p50 {summary['latency_p50_ms']:.1f} ms   "
         f"p99 {summary['latency_p99_ms']:.1f} ms   (input record time -> output record time)"
     )
+    print(f"report picture      {summary['report']}")
     print("a few output records:")
     for example in summary["examples"]:  # type: ignore[attr-defined]
         print("  " + json.dumps(example))
