@@ -33,6 +33,7 @@ from consumer.metrics import ScorerMetrics
 from consumer.publish import Publisher, output_records, rfc3339_now
 from consumer.scoring import Scorer, score_isolating_failures
 from consumer.settings import Settings
+from consumer.spans import BatchTracing
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +79,10 @@ class ScoringLoop:
         publisher: Publisher,
         metrics: ScorerMetrics,
         health: HealthState,
+        tracing: BatchTracing | None = None,
     ) -> None:
         self._settings = settings
+        self._tracing = tracing or BatchTracing()
         self._scorer = scorer
         self._producer = producer
         self._publisher = publisher
@@ -172,7 +175,8 @@ class ScoringLoop:
             messages = self._consumer.consume(settings.batch_max_messages, wait_s)
             records = self._usable(messages)
             if records:
-                self._process(records, stop)
+                with self._tracing.span(records):
+                    self._process(records, stop)
 
     def shutdown(self) -> None:
         """Commit what is acknowledged, leave the group, and flush the producer."""

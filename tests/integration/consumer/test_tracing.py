@@ -1,4 +1,5 @@
-"""Trace context through the real broker: an input's W3C headers reach its output or dead letter."""
+"""Trace context through the real broker: an input's W3C headers reach its output or dead letter,
+and with OTEL_TRACES_EXPORTER set each batch's span links to the traced inputs."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ def test_trace_headers_are_carried_and_never_invented(
         producer.produce(topics.input, value=value, key=key, headers=headers or None)
     assert producer.flush(30) == 0
 
-    consumer = start_consumer(topics)
+    # The console exporter writes finished spans to the consumer's stdout: its log file.
+    consumer = start_consumer(topics, OTEL_TRACES_EXPORTER="console")
     consumer.wait_ready()
     outputs = {r.key: r.headers for r in read_topic(kafka_bootstrap, topics.output, 3, idle_s=1)}
     dead = {r.key: r.headers for r in read_topic(kafka_bootstrap, topics.dlq, 2, idle_s=1)}
@@ -45,3 +47,10 @@ def test_trace_headers_are_carried_and_never_invented(
     assert dead[b"bad-traced"]["error.type"] == b"invalid_json"
     assert "unrelated" not in dead[b"bad-traced"]
     assert not {"traceparent", "tracestate"} & set(dead[b"bad-plain"])
+
+    assert consumer.terminate() == 0  # the SDK flushes its spans at exit
+    log = consumer.log_path.read_text()
+    assert f'"name": "process {topics.input}"' in log
+    assert '"kind": "SpanKind.CONSUMER"' in log
+    trace_id = PARENT.split(b"-")[1].decode()
+    assert f'"trace_id": "0x{trace_id}"' in log, "no span links to the traced input"
