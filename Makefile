@@ -14,8 +14,10 @@ N_ITER ?= 20
 PYTEST_ARGS ?=
 KUSTOMIZE_VERSION := 5.7.1
 KUSTOMIZE := $(TOOLS)/bin/kustomize
+PROMETHEUS_BIN := /usr/bin/prometheus
+PROMTOOL_BIN := /usr/bin/promtool
 
-.PHONY: help install render-k8s lint test test-unit test-integration train demo bench clean broker-start broker-stop
+.PHONY: help install prometheus render-k8s lint test test-unit test-integration train demo bench clean broker-start broker-stop
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -35,6 +37,16 @@ $(KUSTOMIZE):
 	mkdir -p $(TOOLS)/bin
 	GOBIN=$(abspath $(TOOLS))/bin GOFLAGS=-buildvcs=false go install sigs.k8s.io/kustomize/kustomize/v5@v$(KUSTOMIZE_VERSION)
 
+# The observability tests run a real Prometheus server and promtool: Debian's `prometheus`
+# package, installed once when missing (apt-get as root). The tests start their own server on a
+# free port; the packaged service is not used.
+prometheus: ## install Debian's prometheus (server + promtool) unless both are in /usr/bin
+	@if [ -x $(PROMETHEUS_BIN) ] && [ -x $(PROMTOOL_BIN) ]; then :; else \
+		apt-get update && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+			-o DPkg::Lock::Timeout=300 prometheus; \
+	fi
+
 render-k8s: $(KUSTOMIZE) ## render every deploy/k8s overlay into build/k8s/<overlay>.yaml
 	@mkdir -p build/k8s
 	@for dir in $$(find deploy/k8s/overlays -name kustomization.yaml -printf '%h\n' | sort); do \
@@ -47,13 +59,13 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/ruff format --check contract training consumer tests benchmarks deploy
 	$(VENV)/bin/mypy
 
-test: install lint ## the whole suite: lint, unit, integration (starts and stops its own Kafka broker)
+test: install prometheus lint ## the whole suite: lint, unit, integration (starts and stops its own Kafka broker)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
-test-unit: install ## unit tests only (no broker)
+test-unit: install prometheus ## unit tests only (no broker)
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test-integration: install ## integration tests only (real broker)
+test-integration: install prometheus ## integration tests only (real broker)
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
 train: install ## train both variants on the shared dataset into $(REGISTRY)/

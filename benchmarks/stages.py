@@ -55,6 +55,9 @@ class _Message:
     def timestamp(self) -> tuple[int, int]:
         return (1, 0)
 
+    def headers(self) -> None:
+        return None
+
 
 @dataclass(frozen=True)
 class StageCost:

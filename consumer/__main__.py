@@ -26,6 +26,7 @@ from consumer.logs import configure_logging
 from consumer.loop import MAX_RETRY_BACKOFF_S, ScoringLoop
 from consumer.metrics import ScorerMetrics
 from consumer.settings import Settings, load_settings
+from consumer.spans import BatchTracing, configure_tracing
 from consumer.transactions import init_transactions
 
 logger = logging.getLogger("consumer")
@@ -36,14 +37,15 @@ EXIT_OK, EXIT_ERROR, EXIT_SETTINGS, EXIT_GATE = 0, 1, 2, 3
 def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings()
+        tracing = configure_tracing(os.environ)  # the OTEL_* variables, as the SDK reads them
     except SettingsError as exc:
         print(f"consumer: bad setting: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
     configure_logging(settings.log_format, settings.log_level)
-    return serve(settings)
+    return serve(settings, tracing)
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
     registry = CollectorRegistry()
     metrics = ScorerMetrics.create(registry)
     # One loop turn may legitimately take a consume wait, a publish wait bounded by
@@ -80,7 +82,9 @@ def serve(settings: Settings) -> int:
         if settings.processing_guarantee == "exactly_once":
             init_transactions(producer, stop)
         consumer = Consumer(consumer_config(settings, events.on_error, events.on_stats))
-        loop = ScoringLoop(settings, scorer, consumer, producer, publisher, metrics, health, events)
+        loop = ScoringLoop(
+            settings, scorer, consumer, producer, publisher, metrics, health, events, tracing
+        )
         logger.info(
             "scoring input=%s output=%s dlq=%s group=%s guarantee=%s",
             settings.input_topic,

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from consumer.tracing import RawHeaders
 from contract.errors import ContractViolation, parse_event
 from contract.schema import SessionEvent
 
@@ -22,6 +23,7 @@ class MessageLike(Protocol):
     def partition(self) -> int | None: ...
     def offset(self) -> int | None: ...
     def timestamp(self) -> tuple[int, int]: ...
+    def headers(self) -> RawHeaders: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from consumer.errors import PublishError
 from consumer.inflight import PendingBatch, Position, position_of
 from consumer.metrics import ScorerMetrics
 from consumer.publish import dead_letter_record, produce_when_room
+from consumer.tracing import trace_headers
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +62,14 @@ class Publisher:
         for index, (record, message) in enumerate(zip(result.records, result.scored, strict=True)):
             if written and position_of(message) in written:
                 batch.settled(index)
-            elif not self._produce(self._output_topic, record, message.key(), None, batch, index):
+            elif not self._produce(
+                self._output_topic,
+                record,
+                message.key(),
+                trace_headers(message.headers()) or None,
+                batch,
+                index,
+            ):
                 reason = f"the output record ({len(record)} bytes) was refused by the producer"
                 self._dead_letter(
                     Rejection(message, "output_refused", "<record>", reason), batch, index

@@ -31,6 +31,7 @@ from consumer.metrics import ScorerMetrics
 from consumer.publish import rfc3339_now
 from consumer.scoring import Scorer
 from consumer.settings import Settings
+from consumer.spans import BatchTracing
 from consumer.transactions import TRANSACTION_TIMEOUT_S, abort_transaction, commit_transaction
 
 logger = logging.getLogger(__name__)
@@ -57,8 +58,10 @@ class ScoringLoop:
         metrics: ScorerMetrics,
         health: HealthState,
         events: ClientEvents,
+        tracing: BatchTracing | None = None,
     ) -> None:
         self._settings = settings
+        self._tracing = tracing or BatchTracing()
         self._scorer = scorer
         self._consumer = consumer
         self._producer = producer
@@ -125,7 +128,8 @@ class ScoringLoop:
             messages = self._next_batch()
             if messages:
                 self._health.set_broker_reachable(True)
-                self._process(messages, stop)
+                with self._tracing.span(messages):
+                    self._process(messages, stop)
 
     def _next_batch(self) -> list[Any]:
         """Whatever has arrived, up to BATCH_MAX_MESSAGES: batches are not held to fill up.

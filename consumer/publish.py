@@ -17,6 +17,7 @@ from confluent_kafka import KafkaError, Message, Producer
 
 from consumer.decode import MessageLike, Rejection
 from consumer.scoring import ModelInfo
+from consumer.tracing import trace_headers
 from contract.schema import CONTRACT_VERSION, SessionEvent
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,7 @@ def dead_letter_record(rejection: Rejection) -> tuple[bytes | None, bytes, list[
     cut to DLQ_MAX_PAYLOAD_BYTES) and the headers that say why."""
     value = rejection.message.value() or b""
     headers = dead_letter_headers(rejection, len(value))
+    headers += trace_headers(rejection.message.headers())
     return rejection.message.key(), value[:DLQ_MAX_PAYLOAD_BYTES], headers
 
 

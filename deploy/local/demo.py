@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from report import MetricsRecorder, draw_report  # deploy/local/report.py, beside this script
 from tqdm import tqdm
 
 from consumer.replay import KeyValue, free_port, produce_messages, read_topic
@@ -34,6 +35,7 @@ from contract.pipeline import VARIANTS
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
 BROKER_NAME = "demo"
+REPORT_PNG = REPO / "build" / "demo" / "report.png"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         topics = create_topics(bootstrap, args.partitions)
         consumer, metrics_url = start_consumer(bootstrap, topics, artifact, args)
         wait_ready(consumer, metrics_url)
+        recorder = MetricsRecorder(metrics_url).start()
         summary = replay_and_measure(bootstrap, topics, args)
+        summary["report"] = draw_report(recorder.stop(), REPORT_PNG)
         summary["metrics"] = metrics_url
         print_summary(summary)
         if args.keep_running:
@@ -281,6 +285,8 @@ def print_summary(summary: dict[str, object]) -> None:
         )
     else:
         print("end-to-end latency  none measured: nothing was scored")
+    if summary.get("report"):
+        print(f"report picture      {summary['report']}")
     print("a few output records:")
     for example in summary["examples"]:  # type: ignore[attr-defined]
         print("  " + json.dumps(example))

@@ -23,6 +23,7 @@ import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.builds import train_tiny_build
+from tests.integration.prometheus import PrometheusServer
 
 from .broker import (
     INSTALL_HINT,
@@ -194,3 +195,24 @@ def model_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     faults) shares one training run: a fixture re-exported by another conftest would train twice.
     """
     return train_tiny_build(tmp_path_factory.mktemp("registry") / "builds")
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """One real Prometheus server for the session (Debian's package: `make prometheus`).
+
+    Each test points it at its consumers with ``prometheus.scrape(targets, namespace=...)``
+    and selects its own series by that unique namespace label.
+    """
+    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"))
+    try:
+        server.start()
+    except (AssertionError, RuntimeError) as exc:
+        problem = f"No Prometheus server for the observability tests: {exc}"
+    else:
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+    pytest.fail(problem, pytrace=False)

@@ -11,6 +11,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from consumer.tracing import RawHeaders
+
 
 def valid_event(session_id: str = "s-1") -> dict[str, object]:
     return {
@@ -44,12 +46,19 @@ class FakeMessage:
     _partition: int = 0
     offset_: int = 0
     _timestamp: tuple[int, int] = (1, 1_700_000_000_000)
+    _headers: RawHeaders = None
 
     def __init__(
-        self, value: bytes | None, offset: int = 0, key: bytes | None = b"k", partition: int = 0
+        self,
+        value: bytes | None,
+        offset: int = 0,
+        key: bytes | None = b"k",
+        headers: RawHeaders = None,
+        partition: int = 0,
     ) -> None:
         self._value = value
         self._key = key
+        self._headers = headers
         self._topic = "sessions"
         self._partition = partition
         self.offset_ = offset
@@ -72,6 +81,9 @@ class FakeMessage:
 
     def timestamp(self) -> tuple[int, int]:
         return self._timestamp
+
+    def headers(self) -> RawHeaders:
+        return self._headers
 
     def error(self) -> None:
         return None

@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.observability import exported_samples
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
 OVERLAYS_DIR = K8S_DIR / "overlays"
@@ -112,3 +114,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def exposition() -> dict[str, set[str]]:
+    """Sample name -> its label names, from a real exposition of the consumer's ScorerMetrics."""
+    return exported_samples()

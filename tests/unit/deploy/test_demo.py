@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -14,13 +16,15 @@ DEMO = Path(__file__).resolve().parents[3] / "deploy" / "local" / "demo.py"
 
 
 @pytest.fixture(scope="module")
-def demo() -> ModuleType:
+def demo() -> Iterator[ModuleType]:
+    sys.path.insert(0, str(DEMO.parent))  # the script imports report.py from beside it
     spec = importlib.util.spec_from_file_location("demo", DEMO)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module
+    yield module
+    sys.path.remove(str(DEMO.parent))
 
 
 def _build(registry: Path, name: str, variants: list[str], manifest: bool = True) -> Path:

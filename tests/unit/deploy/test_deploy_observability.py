@@ -6,29 +6,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
-from pathlib import Path
-from typing import Any, get_args
+from collections.abc import Callable
+from typing import Any
 
-import promql_parser
 import pytest
-import yaml
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.metrics import MetricWrapperBase
-from prometheus_client.parser import text_string_to_metric_families
 
-from consumer.metrics import METRIC_NAMES, Outcome, ScorerMetrics, Stage
+from consumer.metrics import METRIC_NAMES
+from tests.observability import (
+    REPO_ROOT,
+    alert_rules,
+    check_selectors,
+    dashboard_targets,
+    load_dashboard,
+    rule_groups,
+    selectors,
+    substitute_grafana_variables,
+    template_variable_queries,
+)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-BASE = REPO_ROOT / "deploy" / "k8s" / "base"
-RULES_FILE = BASE / "prometheusrule.yaml"
-DASHBOARD_FILE = BASE / "dashboards" / "shopper-intent.json"
 OPERATIONS_DOC = REPO_ROOT / "docs" / "operations.md"
-# Labels Prometheus attaches to every scraped sample (target labels), not the consumer.
-TARGET_LABELS = {"job", "namespace", "pod", "instance", "service", "container", "endpoint"}
-# Values the consumer gives its enumerated labels.
-LABEL_VALUES = {"outcome": set(get_args(Outcome)), "stage": set(get_args(Stage))}
 # Grafana template variables, replaced by values of the right shape before parsing.
 GRAFANA_VARIABLES = {"$__rate_interval": "5m", "$__interval": "1m", "$namespace": "ns"}
 REQUIRED_ALERTS = {
@@ -43,81 +39,11 @@ Rendered = Any  # conftest.Rendered
 RenderFn = Callable[[str], Rendered]
 
 
-@pytest.fixture(scope="module")
-def exposition() -> dict[str, set[str]]:
-    """Sample name -> its label names, from a real ``generate_latest`` of ScorerMetrics.
-
-    Labelled metrics without children expose no sample, so each gets one child first.
-    """
-    metrics = ScorerMetrics.create(CollectorRegistry())
-    for item in fields(metrics):
-        metric = getattr(metrics, item.name)
-        if isinstance(metric, MetricWrapperBase) and metric._labelnames:
-            metric.labels(*("0" for _ in metric._labelnames))
-    text = generate_latest(metrics.registry).decode()
-    samples: dict[str, set[str]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, set()).update(sample.labels)
-    return samples
-
-
-@dataclass(frozen=True)
-class Selector:
-    name: str
-    labels: dict[str, str]
-
-
-def selectors(expr: str) -> list[Selector]:
-    """Parse ``expr`` (ValueError if it is not PromQL) and return its vector selectors."""
-    found: list[Selector] = []
-
-    def visit(node: promql_parser.Expr) -> None:
-        if isinstance(node, promql_parser.VectorSelector):
-            assert node.name, f"selector without a metric name in {expr!r}"
-            labels = {m.name: m.value for m in node.matchers.matchers}
-            found.append(Selector(node.name, labels))
-
-    promql_parser.walk(promql_parser.parse(expr), visit)
-    return found
-
-
 def check_expression(expr: str, exposition: dict[str, set[str]], where: str) -> set[str]:
     try:
-        found = selectors(expr)
+        return check_selectors(expr, exposition, where)
     except ValueError as exc:
         pytest.fail(f"{where}: not valid PromQL ({exc}): {expr}")
-    assert found, f"{where}: selects no metric"
-    for selector in found:
-        assert selector.name in exposition, (
-            f"{where}: {selector.name} is not exported by the consumer "
-            f"(exported samples: {sorted(exposition)})"
-        )
-        unknown = set(selector.labels) - exposition[selector.name] - TARGET_LABELS
-        assert not unknown, f"{where}: {selector.name} has no label {sorted(unknown)}"
-        for label, allowed in LABEL_VALUES.items():
-            if label in selector.labels:
-                assert selector.labels[label] in allowed, f"{where}: {label}={selector.labels}"
-    return {selector.name for selector in found}
-
-
-def alert_rules() -> Iterator[dict[str, Any]]:
-    rule_doc = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
-    for group in rule_doc["spec"]["groups"]:
-        yield from group["rules"]
-
-
-def dashboard_targets(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
-    for panel in dashboard["panels"]:
-        for target in panel.get("targets", []):
-            yield panel["title"], target["expr"]
-
-
-def substitute_grafana_variables(expr: str) -> str:
-    for variable, value in GRAFANA_VARIABLES.items():
-        expr = expr.replace(variable, value)
-    assert "$" not in expr, f"unknown Grafana variable in {expr!r}"
-    return expr
 
 
 def github_anchors(markdown: str) -> set[str]:
@@ -184,16 +110,13 @@ def test_alert_job_label_is_the_scraped_service(rendered: RenderFn) -> None:
 
 
 def test_dashboard_uses_only_exported_metrics(exposition: dict[str, set[str]]) -> None:
-    dashboard = json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
+    dashboard = load_dashboard()
     by_panel: dict[str, set[str]] = {}
     for title, expr in dashboard_targets(dashboard):
-        expr = substitute_grafana_variables(expr)
+        expr = substitute_grafana_variables(expr, GRAFANA_VARIABLES)
         by_panel.setdefault(title, set()).update(check_expression(expr, exposition, title))
-    for variable in dashboard["templating"]["list"]:
-        if variable["type"] == "query":
-            inner = re.fullmatch(r"label_values\((.+),\s*\w+\)", variable["definition"])
-            assert inner, variable["definition"]
-            check_expression(inner.group(1), exposition, f"variable {variable['name']}")
+    for name, selector in template_variable_queries(dashboard):
+        check_expression(selector, exposition, f"variable {name}")
     used = set().union(*by_panel.values())
     # The issue's list: throughput by outcome, batch size, stage durations, e2e p50/p99, lag
     # per partition, the model build in service.
@@ -223,9 +146,9 @@ def test_rendered_dashboard_is_the_file(consumer_overlay: str, rendered: RenderF
         if cm["metadata"].get("labels", {}).get("grafana_dashboard") == "1"
     ]
     (content,) = config_map["data"].values()
-    assert json.loads(content) == json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
+    assert json.loads(content) == load_dashboard()
 
 
 def test_rendered_rules_are_the_file(consumer_overlay: str, rendered: RenderFn) -> None:
     rule = rendered(consumer_overlay).one("PrometheusRule")
-    assert rule["spec"] == yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))["spec"]
+    assert rule["spec"] == {"groups": rule_groups()}
