@@ -55,7 +55,9 @@ def serve(settings: Settings) -> int:
     server = HealthServer(health, registry, "0.0.0.0", settings.metrics_port)
     server.start()
     try:
-        scorer = load_checked_model(settings.model_path, settings.allow_library_mismatch)
+        scorer = load_checked_model(
+            settings.model_path, settings.allow_library_mismatch, settings.model_trusted_keys
+        )
     except GateError as exc:
         logger.error("%s; nothing will be consumed", exc)
         server.stop()
