@@ -66,6 +66,31 @@ def admin_config(settings: Settings) -> dict[str, Any]:
     }
 
 
+def fatal_client_error(error: KafkaError) -> str | None:
+    """Why the consumer must stop for this client error, or None when librdkafka retries it.
+
+    Credentials and certificates do not heal by retrying: a wrong password or a broker
+    certificate that the configured CA does not vouch for stops the consumer at once with a
+    message naming the settings to check (never their values).
+    """
+    if error.code() == KafkaError._AUTHENTICATION:
+        return (
+            f"authentication failed: {error.str()} "
+            "(check KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME "
+            "and KAFKA_SASL_PASSWORD)"
+        )
+    # Other TLS failures ("Disconnected" during a handshake) can be a broker restarting.
+    if error.code() == KafkaError._SSL and "certificate" in error.str():
+        return (
+            f"TLS handshake failed, the broker's certificate was not accepted: {error.str()} "
+            "(check KAFKA_SSL_CA_LOCATION: the CA that signed the broker certificate, and that "
+            "the certificate names the host in KAFKA_BOOTSTRAP_SERVERS)"
+        )
+    if error.fatal():
+        return f"fatal kafka error: {error.str()}"
+    return None
+
+
 def records_only(messages: Sequence[Message]) -> list[Message]:
     """The records among what `Consumer.consume` returned; errors are logged and dropped.
 

@@ -28,7 +28,7 @@ from confluent_kafka import (
 from consumer.decode import MessageLike, Rejection, decode_batch
 from consumer.errors import ConsumerError, PublishError
 from consumer.health import HealthState
-from consumer.kafka import consumer_config, records_only
+from consumer.kafka import consumer_config, fatal_client_error, records_only
 from consumer.metrics import ScorerMetrics
 from consumer.publish import Publisher, output_records, rfc3339_now
 from consumer.scoring import Scorer, score_isolating_failures
@@ -120,16 +120,9 @@ class ScoringLoop:
     def on_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             self._health.set_broker_reachable(False)
-        if error.code() == KafkaError._AUTHENTICATION:
-            # Retrying with the same credentials cannot succeed: stop with a clear message.
-            self.fatal_error = (
-                f"authentication failed: {error.str()} "
-                "(check KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME "
-                "and KAFKA_SASL_PASSWORD)"
-            )
-        elif error.fatal():
-            self.fatal_error = f"fatal kafka error: {error.str()}"
-        else:
+        # Wrong credentials or CA, or a fatal error: retrying cannot succeed, stop clearly.
+        self.fatal_error = self.fatal_error or fatal_client_error(error)
+        if self.fatal_error is None:
             logger.warning("kafka error: %s", error.str())
 
     def on_stats(self, stats_json: str) -> None:
