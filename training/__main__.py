@@ -45,6 +45,10 @@ def _parser(variants: Sequence[str], families: Sequence[str]) -> argparse.Argume
     return parser
 
 
+def _log_level_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+
+
 def _signing_key_option(parser: argparse.ArgumentParser, required_hint: str) -> None:
     parser.add_argument(
         "--signing-key",
@@ -61,6 +65,7 @@ def _add_keygen(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--public-key", required=True, type=Path, help="new public key file, for MODEL_TRUSTED_KEYS"
     )
+    _log_level_option(parser)
 
 
 def _add_sign(parser: argparse.ArgumentParser) -> None:
@@ -68,6 +73,7 @@ def _add_sign(parser: argparse.ArgumentParser) -> None:
         "--build", required=True, help="build directory, or a path or file:// URI of an artifact"
     )
     _signing_key_option(parser, "to sign with")
+    _log_level_option(parser)
 
 
 def _add_train(
@@ -101,7 +107,7 @@ def _add_train(
     parser.add_argument(
         "--n-jobs", type=_positive_int, default=2, help="parallel workers (default 2, max 2)"
     )
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+    _log_level_option(parser)
     _signing_key_option(parser, "to sign the build's manifest.json with (unsigned if unset)")
 
 
@@ -127,17 +133,21 @@ def _choices(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Heavy imports (scikit-learn, xgboost, matplotlib) only once the CLI actually runs.
-    from contract.pipeline import VARIANTS
-    from training.search import FAMILIES
-
     arguments = list(sys.argv[1:] if argv is None else argv)
     if not arguments or arguments[0] not in (*COMMANDS, "-h", "--help"):
         arguments.insert(0, DEFAULT_COMMAND)
-    parser = _parser(VARIANTS, FAMILIES)
+    variants: Sequence[str] = ()
+    families: Sequence[str] = ()
+    if arguments[0] not in ("keygen", "sign"):
+        # Heavy imports (scikit-learn, xgboost) only for the commands that train.
+        from contract.pipeline import VARIANTS
+        from training.search import FAMILIES
+
+        variants, families = VARIANTS, FAMILIES
+    parser = _parser(variants, families)
     args = parser.parse_args(arguments)
     logging.basicConfig(
-        level=getattr(args, "log_level", "INFO"),
+        level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )

@@ -7,6 +7,7 @@ or logs a private key's bytes: only file paths and public key fingerprints.
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -19,6 +20,8 @@ from contract.signing import (
     load_signing_key,
     sign_build,
 )
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["SIGNING_KEY_ENV", "BuildNotFoundError", "build_dir_of", "keygen", "sign"]
 
@@ -72,4 +75,8 @@ def sign(location: str, signing_key: Path) -> tuple[Path, str]:
     fingerprint."""
     build = build_dir_of(location)
     key = load_signing_key(signing_key)
-    return sign_build(build, key), fingerprint(key.public_key())
+    key_id = fingerprint(key.public_key())
+    logger.debug("signing build=%s key_file=%s key=%s", build, signing_key, key_id)
+    signature = sign_build(build, key)
+    logger.info("manifest signed build=%s key=%s", build, key_id)
+    return signature, key_id
