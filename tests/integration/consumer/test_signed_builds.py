@@ -8,16 +8,20 @@ MODEL_TRUSTED_KEYS the signature gate refuses such a build before anything is pa
 from __future__ import annotations
 
 import json
+import logging
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
+import pytest
 
+from consumer.errors import GateError
+from consumer.gates import load_checked_model
 from contract.manifest import sha256_file
 from contract.signing import SIGNATURE_NAME, fingerprint, load_signing_key
 from tests.builds import MarkerPickle
 from tests.integration.consumer.conftest import ConsumerFactory, Topics
-from tests.integration.consumer.process import ConsumerProcess
 from training.keys import keygen, sign
 
 ARTIFACT = "best_model_full.joblib"
@@ -42,70 +46,94 @@ def _forge(build: Path, marker: Path) -> None:
     manifest_path.write_text(json.dumps(manifest))
 
 
-def test_signature_gate_refuses_forged_foreign_and_unsigned_builds_and_accepts_rotated_keys(
-    model_build: Path, tmp_path: Path, topics: Topics, start_consumer: ConsumerFactory
-) -> None:
-    keys = tmp_path / "keys"
-    keys.mkdir()
-    for name in ("old", "new", "rogue"):
-        keygen(keys / f"{name}.pem", keys / f"{name}.pub")
-    # During a rotation the scorers trust the old and the new key, one PEM block after another.
-    trusted = keys / "trusted.pem"
-    trusted.write_bytes((keys / "old.pub").read_bytes() + (keys / "new.pub").read_bytes())
+@dataclass(frozen=True)
+class Keys:
+    old: Path
+    new: Path
+    rogue: Path
+    trusted: Path  # old and new public keys, one PEM block after another (a rotation)
 
-    signed_old = _copy(model_build, tmp_path, "signed-old")
-    sign(str(signed_old), keys / "old.pem")
-    signed_new = _copy(model_build, tmp_path, "signed-new")
-    sign(str(signed_new), keys / "new.pem")
-    rogue = _copy(model_build, tmp_path, "signed-by-rogue")
-    sign(str(rogue), keys / "rogue.pem")
-    unsigned = _copy(model_build, tmp_path, "unsigned")
-    # The attack: a signed build whose artifact and manifest were both replaced consistently.
+
+@pytest.fixture
+def keys(tmp_path: Path) -> Keys:
+    root = tmp_path / "keys"
+    root.mkdir()
+    for name in ("old", "new", "rogue"):
+        keygen(root / f"{name}.pem", root / f"{name}.pub")
+    trusted = root / "trusted.pem"
+    trusted.write_bytes((root / "old.pub").read_bytes() + (root / "new.pub").read_bytes())
+    return Keys(root / "old.pem", root / "new.pem", root / "rogue.pem", trusted)
+
+
+def _signed(model_build: Path, root: Path, name: str, key: Path | None) -> Path:
+    build = _copy(model_build, root, name)
+    if key is not None:
+        sign(str(build), key)
+    return build
+
+
+def test_consumer_refuses_a_forged_build_without_running_it_and_serves_a_signed_one(
+    model_build: Path,
+    tmp_path: Path,
+    keys: Keys,
+    topics: Topics,
+    start_consumer: ConsumerFactory,
+) -> None:
+    """The attack end to end: a signed build whose artifact and manifest were both replaced."""
     marker = tmp_path / "forged-pickle-ran"
-    forged = _copy(model_build, tmp_path, "forged")
-    sign(str(forged), keys / "old.pem")
+    forged = _signed(model_build, tmp_path, "forged", keys.old)
     _forge(forged, marker)
     assert (forged / SIGNATURE_NAME).exists()
-    # Control: the same attack without trusted keys passes the sha256 gate and runs the pickle.
-    control_marker = tmp_path / "control-pickle-ran"
-    control = _copy(model_build, tmp_path, "forged-control")
-    _forge(control, control_marker)
+    signed = _signed(model_build, tmp_path, "signed-new", keys.new)
+    with_keys = {"MODEL_TRUSTED_KEYS": str(keys.trusted), "REQUIRE_SIGNED_MODEL": "true"}
 
-    def start(build: Path, **env: str) -> ConsumerProcess:
-        return start_consumer(topics, MODEL_URI=(build / ARTIFACT).as_uri(), **env)
+    refused = start_consumer(topics, MODEL_URI=(forged / ARTIFACT).as_uri(), **with_keys)
+    served = start_consumer(topics, MODEL_URI=(signed / ARTIFACT).as_uri(), **with_keys)
 
-    with_keys = {"MODEL_TRUSTED_KEYS": str(trusted), "REQUIRE_SIGNED_MODEL": "true"}
-    refused = {
-        "forged (artifact and hash replaced)": start(forged, **with_keys),
-        "signed by a key not trusted": start(rogue, **with_keys),
-        "unsigned while required": start(unsigned, **with_keys),
-    }
-    accepted = {
-        "old": (start(signed_old, **with_keys), keys / "old.pem"),
-        "new": (start(signed_new, **with_keys), keys / "new.pem"),
-    }
-    unsigned_allowed = start(unsigned)
-    control_process = start(control)
-
-    for name, process in refused.items():
-        assert process.wait_exit(120) == 3, f"{name}: {process.log_tail()}"
-        log = process.log_tail(200)
-        assert "model gate 'signature' failed" in log, f"{name}: {log}"
-        assert "model gates passed" not in log, name
-    assert "not signed" in refused["unsigned while required"].log_tail(200)
-    assert "by any trusted key" in refused["signed by a key not trusted"].log_tail(200)
+    assert refused.wait_exit(120) == 3, refused.log_tail()
+    log = refused.log_tail(200)
+    assert "model gate 'signature' failed" in log, log
+    assert "model gates passed" not in log
     assert not marker.exists(), "the forged pickle was unpickled"
+    served.wait_ready(120)
+    key_id = fingerprint(load_signing_key(keys.new).public_key())
+    assert f"manifest signature verified key={key_id}" in served.log_tail(200)
+    assert served.terminate() == 0
 
-    for name, (process, private_key) in accepted.items():
-        process.wait_ready(120)
-        key_id = fingerprint(load_signing_key(private_key).public_key())
-        assert f"manifest signature verified key={key_id}" in process.log_tail(200), name
-        assert process.terminate() == 0, name
 
-    unsigned_allowed.wait_ready(120)
-    assert "MODEL_TRUSTED_KEYS is not set" in unsigned_allowed.log_tail(200)
-    assert unsigned_allowed.terminate() == 0
+def test_the_signature_gate_on_every_kind_of_build(
+    model_build: Path, tmp_path: Path, keys: Keys, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The gates as the consumer runs them (in this process: each case costs no interpreter)."""
+    control_marker = tmp_path / "control-pickle-ran"
+    control = _signed(model_build, tmp_path, "forged-control", None)
+    _forge(control, control_marker)
+    # Without trusted keys the forgery passes the sha256 gate and its pickle runs: the attack is
+    # real, and only the signature stops it.
+    with pytest.raises(GateError) as caught:
+        load_checked_model(control / ARTIFACT)
+    assert caught.value.gate == "load"
+    assert control_marker.exists()
 
-    # The control ran the attacker's code (and then failed the load gate: no predict_proba).
-    assert control_process.wait_exit(120) == 3, control_process.log_tail()
-    assert control_marker.exists(), "the control pickle should have run without trusted keys"
+    refused = {
+        "signed by a key not trusted": (keys.rogue, "by any trusted key"),
+        "unsigned while keys are trusted": (None, "not signed"),
+    }
+    for name, (key, reason) in refused.items():
+        build = _signed(model_build, tmp_path, name.replace(" ", "-"), key)
+        with pytest.raises(GateError) as caught:
+            load_checked_model(build / ARTIFACT, trusted_keys=keys.trusted)
+        assert caught.value.gate == "signature", name
+        assert reason in caught.value.reason, name
+
+    # During a rotation builds signed by either trusted key are served.
+    for name, key in (("old", keys.old), ("new", keys.new)):
+        build = _signed(model_build, tmp_path, f"rotation-{name}", key)
+        scorer = load_checked_model(build / ARTIFACT, trusted_keys=keys.trusted)
+        assert scorer.info.variant == "full", name
+
+    # Not required (no trusted keys): an unsigned build is served, with a warning.
+    unsigned = _signed(model_build, tmp_path, "unsigned-allowed", None)
+    with caplog.at_level(logging.WARNING, logger="consumer.gates"):
+        load_checked_model(unsigned / ARTIFACT)
+    assert "MODEL_TRUSTED_KEYS is not set" in caplog.text
