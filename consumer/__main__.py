@@ -73,7 +73,12 @@ def serve(settings: Settings) -> int:
     _install_signal_handlers(stop, health, settings.shutdown_timeout_s)
 
     errors = DeliveryErrors()
-    producer = Producer(producer_config(settings, errors))
+    try:
+        producer = Producer(producer_config(settings, errors))
+    except KafkaException as exc:  # e.g. KAFKA_SSL_CA_LOCATION names no readable CA file
+        logger.error("stopping: the Kafka client cannot be created (check KAFKA_*): %s", exc)
+        server.stop()
+        return EXIT_ERROR
     publisher = Publisher(producer, metrics, errors)
     loop: ScoringLoop | None = None
     try:

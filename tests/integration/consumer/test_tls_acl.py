@@ -138,15 +138,20 @@ def test_a_wrong_ca_file_or_password_stops_the_consumer_naming_the_cause(
             {"KAFKA_SSL_CA_LOCATION": str(_other_ca(tmp_path))},
             ("certificate verify failed", "KAFKA_SSL_CA_LOCATION"),
         ),
+        "missing ca_file": (
+            {"KAFKA_SSL_CA_LOCATION": str(tmp_path / "no-such-ca.pem")},
+            ("the Kafka client cannot be created", "ssl.ca.location failed"),
+        ),
         "password": (
             {"password": "not-the-scram-password"},
             ("authentication failed", "KAFKA_SASL_PASSWORD"),
         ),
     }
     started = {}
+    # Each stops before it could read a topic: no topics or grants are needed.
+    topics, group = Topics("never-in", "never-out", "never-dlq"), "never-group"
     for wrong, (overrides, _) in cases.items():
-        topics, group = secure_topics(kafka_secure)
-        secrets = tmp_path / wrong
+        secrets = tmp_path / wrong.replace(" ", "-")
         secrets.mkdir()
         env = scorer_env(kafka_secure, topics, group, secrets, **dict(overrides))
         started[wrong] = start_consumer(topics, group=group, **env)
