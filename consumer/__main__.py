@@ -58,7 +58,9 @@ def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
     server = HealthServer(health, registry, "0.0.0.0", settings.metrics_port)
     server.start()
     try:
-        scorer = load_checked_model(settings.model_path, settings.allow_library_mismatch)
+        scorer = load_checked_model(
+            settings.model_path, settings.allow_library_mismatch, settings.model_trusted_keys
+        )
     except GateError as exc:
         logger.error("%s; nothing will be consumed", exc)
         server.stop()
@@ -75,7 +77,12 @@ def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
     _install_signal_handlers(stop, health, settings.shutdown_timeout_s)
 
     events = ClientEvents(health, metrics)
-    producer = Producer(producer_config(settings, events.on_error))
+    try:
+        producer = Producer(producer_config(settings, events.on_error))
+    except KafkaException as exc:  # e.g. KAFKA_SSL_CA_LOCATION names no readable CA file
+        logger.error("stopping: the Kafka client cannot be created (check KAFKA_*): %s", exc)
+        server.stop()
+        return EXIT_ERROR
     publisher = Publisher(producer, metrics, settings.output_topic, settings.dlq_topic)
     loop: ScoringLoop | None = None
     try:

@@ -1,7 +1,10 @@
 """Model gates: checks an artifact must pass before the consumer reads a single message.
 
-Order matters: the sha256 gate runs before ``joblib.load`` because unpickling runs code, so a
-file that does not match its manifest is never loaded.
+Order matters: the signature gate runs first, before the manifest is even parsed, because
+whoever can write the registry can replace an artifact and recompute its hash in the manifest;
+only a signature by a trusted key proves the manifest came from training. The sha256 gate runs
+before ``joblib.load`` because unpickling runs code, so a file that does not match its (signed)
+manifest is never loaded.
 """
 
 from __future__ import annotations
@@ -26,8 +29,31 @@ from contract.manifest import (
     sha256_file,
 )
 from contract.schema import FEATURE_COLUMNS, SessionEvent
+from contract.signing import SignatureError, SigningKeyError, load_trusted_keys, verify_build
 
 logger = logging.getLogger(__name__)
+
+
+def check_signature(build_dir: Path, trusted_keys: Path | None) -> None:
+    """manifest.json is signed by a key in MODEL_TRUSTED_KEYS (gate ``signature``).
+
+    Without trusted keys nothing can be verified: the build is served with a warning (settings
+    refuse that when REQUIRE_SIGNED_MODEL=true). With them, an unsigned build is refused too.
+    """
+    if trusted_keys is None:
+        logger.warning(
+            "MODEL_TRUSTED_KEYS is not set: the build's signature is not checked, so its origin "
+            "is not verified build_dir=%s",
+            build_dir,
+        )
+        return
+    try:
+        signer = verify_build(build_dir, load_trusted_keys(trusted_keys))
+    except SigningKeyError as exc:
+        raise GateError("signature", f"MODEL_TRUSTED_KEYS {exc}") from exc
+    except SignatureError as exc:
+        raise GateError("signature", str(exc)) from exc
+    logger.info("manifest signature verified key=%s build_dir=%s", signer.fingerprint, build_dir)
 
 
 def manifest_beside(artifact: Path) -> Manifest:
@@ -100,8 +126,11 @@ def check_golden_rows(scorer: Scorer, entry: ArtifactEntry) -> None:
         )
 
 
-def load_checked_model(artifact: Path, allow_library_mismatch: bool = False) -> Scorer:
+def load_checked_model(
+    artifact: Path, allow_library_mismatch: bool = False, trusted_keys: Path | None = None
+) -> Scorer:
     """Run every gate and return the scorer; raise GateError naming the first gate that failed."""
+    check_signature(artifact.parent, trusted_keys)
     manifest = manifest_beside(artifact)
     entry = artifact_entry(manifest, artifact)
     check_sha256(artifact, entry)

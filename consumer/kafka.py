@@ -73,6 +73,31 @@ def producer_config(
     return config
 
 
+def fatal_client_error(error: KafkaError) -> str | None:
+    """Why the consumer must stop for this client error, or None when librdkafka retries it.
+
+    Credentials and certificates do not heal by retrying: a wrong password or a broker
+    certificate that the configured CA does not vouch for stops the consumer at once with a
+    message naming the settings to check (never their values).
+    """
+    if error.code() == KafkaError._AUTHENTICATION:
+        return (
+            f"authentication failed: {error.str()} "
+            "(check KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME "
+            "and KAFKA_SASL_PASSWORD)"
+        )
+    # Other TLS failures ("Disconnected" during a handshake) can be a broker restarting.
+    if error.code() == KafkaError._SSL and "certificate" in error.str():
+        return (
+            f"TLS handshake failed, the broker's certificate was not accepted: {error.str()} "
+            "(check KAFKA_SSL_CA_LOCATION: the CA that signed the broker certificate, and that "
+            "the certificate names the host in KAFKA_BOOTSTRAP_SERVERS)"
+        )
+    if error.fatal():
+        return f"fatal kafka error: {error.str()}"
+    return None
+
+
 def records_only(messages: Sequence[Message]) -> list[Message]:
     """The records among what `Consumer.consume` returned; errors are logged and dropped.
 
@@ -109,16 +134,9 @@ class ClientEvents:
     def on_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             self._health.set_broker_reachable(False)
-        if error.code() == KafkaError._AUTHENTICATION:
-            # Retrying with the same credentials cannot succeed: stop with a clear message.
-            self.fatal_error = (
-                f"authentication failed: {error.str()} "
-                "(check KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME "
-                "and KAFKA_SASL_PASSWORD)"
-            )
-        elif error.fatal():
-            self.fatal_error = f"fatal kafka error: {error.str()}"
-        else:
+        # Wrong credentials or CA, or a fatal error: retrying cannot succeed, stop clearly.
+        self.fatal_error = self.fatal_error or fatal_client_error(error)
+        if self.fatal_error is None:
             logger.warning("kafka error: %s", error.str())
 
     def on_stats(self, stats_json: str) -> None:

@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     allow_library_mismatch: bool = Field(
         default=False, description="Serve a model built with other scikit-learn/xgboost versions."
     )
+    model_trusted_keys: Path | None = Field(
+        default=None,
+        description="PEM file of the Ed25519 public keys whose signature a build must carry "
+        "(several one after another while keys rotate); unset: signatures are not checked.",
+    )
+    require_signed_model: bool = Field(
+        default=False,
+        description="Refuse to start without MODEL_TRUSTED_KEYS (set in production).",
+    )
     fault_crash_before_commit_batch: int = Field(
         default=0,
         ge=0,
@@ -97,6 +106,12 @@ class Settings(BaseSettings):
         topics = [self.input_topic, self.output_topic, self.dlq_topic]
         if len(set(topics)) != 3:
             raise ValueError("INPUT_TOPIC, OUTPUT_TOPIC and DLQ_TOPIC must be three topics")
+        return self
+
+    @model_validator(mode="after")
+    def _signed_needs_trusted_keys(self) -> Settings:
+        if self.require_signed_model and self.model_trusted_keys is None:
+            raise ValueError("REQUIRE_SIGNED_MODEL=true needs MODEL_TRUSTED_KEYS")
         return self
 
     @property

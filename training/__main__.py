@@ -1,16 +1,26 @@
 """``python -m training`` / ``shopper-train``: train both variants into a new immutable build.
 
 Prints ``MODEL_URI=file:///.../best_model_<variant>.joblib`` for each artifact at the end.
+
+Subcommands (``train`` is the default, so ``python -m training --data ... --out ...`` works):
+
+    python -m training [train] --data FILE --out REGISTRY [--signing-key FILE]
+    python -m training keygen --private-key FILE --public-key FILE
+    python -m training sign --build DIR_OR_URI [--signing-key FILE]
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import cast
+
+from training.keys import SIGNING_KEY_ENV, BuildNotFoundError, keygen, sign
 
 logger = logging.getLogger(__name__)
 
@@ -18,11 +28,57 @@ DEFAULT_N_ITER = 20
 DEFAULT_SEED = 42
 
 
+COMMANDS = ("train", "keygen", "sign")
+DEFAULT_COMMAND = "train"
+
+
 def _parser(variants: Sequence[str], families: Sequence[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training",
-        description="Train the purchase-intent models and write a new build into a registry.",
+        description="Train the purchase-intent models and write a new build into a registry "
+        "(the default command), or manage the keys that sign builds.",
     )
+    commands = parser.add_subparsers(dest="command", metavar="{" + ",".join(COMMANDS) + "}")
+    _add_train(commands.add_parser("train", help="train a new build (default)"), variants, families)
+    _add_keygen(commands.add_parser("keygen", help="make an Ed25519 signing key pair"))
+    _add_sign(commands.add_parser("sign", help="sign (or re-sign) an existing build"))
+    return parser
+
+
+def _log_level_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
+
+
+def _signing_key_option(parser: argparse.ArgumentParser, required_hint: str) -> None:
+    parser.add_argument(
+        "--signing-key",
+        type=Path,
+        default=os.environ.get(SIGNING_KEY_ENV) or None,
+        help=f"Ed25519 private key (PKCS#8 PEM) {required_hint}; default ${SIGNING_KEY_ENV}",
+    )
+
+
+def _add_keygen(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--private-key", required=True, type=Path, help="new private key file (mode 0600)"
+    )
+    parser.add_argument(
+        "--public-key", required=True, type=Path, help="new public key file, for MODEL_TRUSTED_KEYS"
+    )
+    _log_level_option(parser)
+
+
+def _add_sign(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--build", required=True, help="build directory, or a path or file:// URI of an artifact"
+    )
+    _signing_key_option(parser, "to sign with")
+    _log_level_option(parser)
+
+
+def _add_train(
+    parser: argparse.ArgumentParser, variants: Sequence[str], families: Sequence[str]
+) -> None:
     parser.add_argument(
         "--data",
         required=True,
@@ -55,8 +111,8 @@ def _parser(variants: Sequence[str], families: Sequence[str]) -> argparse.Argume
         help="parallel workers (default and maximum: the CPUs this process may use, by its "
         "affinity and cgroup quota)",
     )
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
-    return parser
+    _log_level_option(parser)
+    _signing_key_option(parser, "to sign the build's manifest.json with (unsigned if unset)")
 
 
 def _positive_int(text: str) -> int:
@@ -81,22 +137,70 @@ def _choices(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # Heavy imports (scikit-learn, xgboost, matplotlib) only once the CLI actually runs.
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if not arguments or arguments[0] not in (*COMMANDS, "-h", "--help"):
+        arguments.insert(0, DEFAULT_COMMAND)
+    variants: Sequence[str] = ()
+    families: Sequence[str] = ()
+    if arguments[0] not in ("keygen", "sign"):
+        # Heavy imports (scikit-learn, xgboost) only for the commands that train.
+        from contract.pipeline import VARIANTS
+        from training.search import FAMILIES
+
+        variants, families = VARIANTS, FAMILIES
+    parser = _parser(variants, families)
+    args = parser.parse_args(arguments)
+    logging.basicConfig(
+        level=args.log_level,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    if args.command == "keygen":
+        return _keygen(args)
+    if args.command == "sign":
+        return _sign(parser, args)
+    return _train(parser, args)
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    from contract.signing import SigningKeyError
+
+    try:
+        key_id = keygen(args.private_key, args.public_key)
+    except SigningKeyError as exc:
+        logger.error("keygen failed: %s", exc)
+        return 1
+    print(f"private_key={args.private_key}")
+    print(f"public_key={args.public_key}")
+    print(f"fingerprint={key_id}")
+    return 0
+
+
+def _sign(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from contract.signing import SigningKeyError
+
+    if args.signing_key is None:
+        parser.error(f"sign needs --signing-key or ${SIGNING_KEY_ENV}")
+    try:
+        signature, key_id = sign(args.build, args.signing_key)
+    except (SigningKeyError, BuildNotFoundError, PermissionError) as exc:
+        logger.error("signing failed: %s", exc)
+        return 1
+    print(f"signature={signature}")
+    print(f"fingerprint={key_id}")
+    return 0
+
+
+def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from contract.errors import ContractError
     from contract.pipeline import VARIANTS, Variant
+    from contract.signing import load_signing_key
     from training.artifact import BuildExistsError
     from training.cpus import usable_cpus
     from training.data import DataError
     from training.job import TrainConfig, run_training
     from training.search import FAMILIES
 
-    parser = _parser(VARIANTS, FAMILIES)
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-        stream=sys.stderr,
-    )
     cpus = usable_cpus()
     requested = _choices(parser, "--variants", args.variants, VARIANTS)
     families = _choices(parser, "--families", args.families, FAMILIES)
@@ -111,6 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         families=families,
     )
     try:
+        # The key is read before training, so a bad key fails in seconds, not after the search.
+        if args.signing_key is not None:
+            config = replace(config, signing_key=load_signing_key(args.signing_key))
         result = run_training(config)
     except (DataError, BuildExistsError, ContractError) as exc:
         logger.error("training failed: %s", exc)

@@ -21,7 +21,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from contract.manifest import MANIFEST_NAME, Manifest
+from contract.signing import fingerprint, sign_build
 
 logger = logging.getLogger(__name__)
 
@@ -72,13 +75,16 @@ def write_build(
     registry: Path,
     build_id: str,
     fill: Callable[[Path], dict[str, Any]],
+    signing_key: Ed25519PrivateKey | None = None,
 ) -> Path:
     """Create ``registry/build_id`` atomically.
 
     ``fill(tmp_dir)`` writes the artifacts and reports into ``tmp_dir`` and returns the manifest
     (a dict); the manifest is validated against :class:`Manifest`, written, every file is made
-    read-only and the directory is renamed into place. Raises :class:`BuildExistsError` if the
-    final name is taken; on any failure the temporary directory is removed.
+    read-only and the directory is renamed into place. With ``signing_key`` the manifest's exact
+    bytes are signed into ``manifest.sig`` before the rename, so no unsigned build ever appears.
+    Raises :class:`BuildExistsError` if the final name is taken; on any failure the temporary
+    directory is removed.
     """
     registry.mkdir(parents=True, exist_ok=True)
     final = registry / build_id
@@ -92,6 +98,9 @@ def write_build(
             json.dumps(manifest, indent=2, sort_keys=False, allow_nan=False) + "\n",
             encoding="utf-8",
         )
+        if signing_key is not None:
+            sign_build(tmp, signing_key)
+            logger.info("manifest signed key=%s", fingerprint(signing_key.public_key()))
         _make_read_only(tmp)
         # os.rename would silently replace an *empty* existing directory; check again just
         # before, the random suffix in build_id makes a race practically impossible.

@@ -17,6 +17,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
 from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.pipeline import Pipeline
@@ -50,6 +51,7 @@ class TrainConfig:
     test_size: float = 0.2
     folds: int = 5
     families: tuple[str, ...] = FAMILIES
+    signing_key: Ed25519PrivateKey | None = None  # signs manifest.json into manifest.sig
 
 
 @dataclass(frozen=True)
@@ -273,7 +275,7 @@ def run_training(config: TrainConfig) -> BuildResult:
         report.write_summary(reports_dir / "summary.md", manifest, summaries)
         return manifest
 
-    build_dir = artifact.write_build(config.out, manifest["build_id"], fill)
+    build_dir = artifact.write_build(config.out, manifest["build_id"], fill, config.signing_key)
     uris = {name: (build_dir / name).resolve().as_uri() for name in manifest["artifacts"]}
     logger.info(
         "training done build_id=%s seconds=%.1f",

@@ -6,16 +6,18 @@ import org.apache.kafka.clients.admin.AdminClientConfig;
 /**
  * Readiness probe for kafka.sh: exits 0 once the broker answers a metadata request.
  *
- * <p>Usage: {@code Ready BOOTSTRAP TIMEOUT_MS [USERNAME PASSWORD]}. With credentials it connects
- * with SASL_PLAINTEXT and SASL/PLAIN, so the SASL listener is proven to accept the test user.
- * Exits 1 with the last error on standard error when the deadline passes.
+ * <p>Usage: {@code Ready BOOTSTRAP TIMEOUT_MS [USERNAME PASSWORD [CA_FILE]]}. With credentials it
+ * connects with SASL_PLAINTEXT and SASL/PLAIN, so the SASL listener is proven to accept the test
+ * user; with a CA file too, with SASL_SSL and SCRAM-SHA-512, trusting only that CA (PEM) and
+ * checking the broker's host name. Exits 1 with the last error on standard error when the
+ * deadline passes.
  */
 public final class Ready {
   private Ready() {}
 
   public static void main(String[] args) throws InterruptedException {
-    if (args.length != 2 && args.length != 4) {
-      System.err.println("usage: Ready BOOTSTRAP TIMEOUT_MS [USERNAME PASSWORD]");
+    if (args.length != 2 && args.length != 4 && args.length != 5) {
+      System.err.println("usage: Ready BOOTSTRAP TIMEOUT_MS [USERNAME PASSWORD [CA_FILE]]");
       System.exit(2);
     }
     long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(Long.parseLong(args[1]));
@@ -28,7 +30,16 @@ public final class Ready {
     props.put(AdminClientConfig.RECONNECT_BACKOFF_MAX_MS_CONFIG, "250");
     props.put(AdminClientConfig.RETRY_BACKOFF_MS_CONFIG, "100");
     props.put(AdminClientConfig.RETRY_BACKOFF_MAX_MS_CONFIG, "250");
-    if (args.length == 4) {
+    if (args.length == 5) {
+      props.put("security.protocol", "SASL_SSL");
+      props.put("sasl.mechanism", "SCRAM-SHA-512");
+      props.put("ssl.truststore.type", "PEM");
+      props.put("ssl.truststore.location", args[4]);
+      props.put(
+          "sasl.jaas.config",
+          "org.apache.kafka.common.security.scram.ScramLoginModule required username=\""
+              + args[2] + "\" password=\"" + args[3] + "\";");
+    } else if (args.length == 4) {
       props.put("security.protocol", "SASL_PLAINTEXT");
       props.put("sasl.mechanism", "PLAIN");
       props.put(

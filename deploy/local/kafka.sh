@@ -3,12 +3,19 @@
 # on 127.0.0.1, from Maven Central jars resolved on first use and cached. No Docker.
 #
 #   kafka.sh start  [--name N] [--port P] [--controller-port P] [--sasl] [--sasl-port P]
-#                   [--owner-pid PID] [--timeout S]
+#                   [--tls] [--tls-port P] [--acl] [--owner-pid PID] [--timeout S]
 #   kafka.sh stop   [--name N | --all] [--keep-data] [--kill] [--grace S]
 #   kafka.sh status [--name N]
+#   kafka.sh grant  --name N [--input T] [--output T] [--dlq T] [--group G]
+#                   [--transactional-id-prefix P]
 #
-# start prints `name=N`, with --sasl `sasl_bootstrap=127.0.0.1:S`, and as its LAST line the
-# PLAINTEXT bootstrap address `127.0.0.1:P`. Progress goes to standard error.
+# start prints `name=N`, with --sasl `sasl_bootstrap=127.0.0.1:S`, with --tls
+# `tls_bootstrap=127.0.0.1:T` and `ca_file=<path>`, and as its LAST line the PLAINTEXT bootstrap
+# address `127.0.0.1:P`. Progress goes to standard error.
+# --tls: a SASL_SSL listener with SCRAM-SHA-512 (users admin and scorer); a CA and a broker
+# certificate are generated with openssl into the broker's folder. --acl (implies --tls): the
+# StandardAuthorizer, admin a super user, scorer granted only what the consumer needs on the
+# default topics; `grant` gives scorer the same on other topics (see docs/security.md).
 # Each broker lives in .local/kafka/data/<name>/ (server.properties, instance.env, broker.log,
 # broker.pid, the log dirs). `start --name N` on data kept by `stop --keep-data` restarts the same
 # broker: same ports, same cluster id, same records.
@@ -32,6 +39,14 @@ HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xms256m -Xmx1g}
 JVM_OPTS=${KAFKA_JVM_OPTS:-}
 SASL_USER=scorer
 SASL_PASSWORD=scorer-secret
+# SCRAM users of the --tls listener (test credentials): a super user and the scorer.
+ADMIN_USER=admin
+ADMIN_PASSWORD=admin-secret
+# What `start --acl` grants the scorer: the consumer's defaults (consumer/settings.py).
+DEFAULT_INPUT=sessions
+DEFAULT_OUTPUT=session-scores
+DEFAULT_DLQ=sessions-dlq
+DEFAULT_GROUP=shopper-intent-scorer
 # Free ports are drawn below the kernel's ephemeral range, so client sockets cannot take them.
 PORT_MIN=20000
 PORT_MAX=32000
@@ -42,7 +57,7 @@ die() {
     exit "${2:-1}"
 }
 usage() {
-    sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit "${1:-2}"
 }
 
@@ -93,17 +108,24 @@ ensure_libs() {
     exec 8>&-
 }
 
-# The readiness probe is a tiny Java class compiled against the resolved kafka-clients jar.
+# The readiness probe and the ACL helper are tiny Java classes compiled against kafka-clients.
+probe_stale() {
+    local name
+    for name in Ready Acls; do
+        [[ -f $PROBE/$name.class && ! $HERE/$name.java -nt $PROBE/$name.class ]] || return 0
+    done
+    return 1
+}
+
 ensure_probe() {
-    if [[ -f $PROBE/Ready.class && ! $HERE/Ready.java -nt $PROBE/Ready.class ]]; then
-        return 0
-    fi
+    probe_stale || return 0
     exec 8>"$STATE_DIR/.resolve.lock"
     flock 8
-    if [[ ! -f $PROBE/Ready.class || $HERE/Ready.java -nt $PROBE/Ready.class ]]; then
+    if probe_stale; then
         local tmp
         tmp=$(mktemp -d "$STATE_DIR/.probe-tmp.XXXXXX")
-        javac -nowarn -cp "$LIBS/*" -d "$tmp" "$HERE/Ready.java" >&2 || die "could not compile $HERE/Ready.java"
+        javac -nowarn -cp "$LIBS/*" -d "$tmp" "$HERE/Ready.java" "$HERE/Acls.java" >&2 ||
+            die "could not compile $HERE/Ready.java and $HERE/Acls.java"
         rm -rf "$PROBE"
         mv "$tmp" "$PROBE"
     fi
@@ -144,7 +166,7 @@ taken_ports() {
     local env
     for env in "$DATA_ROOT"/*/instance.env; do
         [[ -f $env ]] || continue
-        grep -E '^(PORT|CONTROLLER_PORT|SASL_PORT)=' "$env" | cut -d= -f2
+        grep -E '^(PORT|CONTROLLER_PORT|SASL_PORT|TLS_PORT)=' "$env" | cut -d= -f2
     done
 }
 
@@ -198,6 +220,10 @@ write_server_properties() {
         listeners+=",SASL_PLAINTEXT://127.0.0.1:$SASL_PORT"
         advertised+=",SASL_PLAINTEXT://127.0.0.1:$SASL_PORT"
     fi
+    if [[ -n $TLS_PORT ]]; then
+        listeners+=",SASL_SSL://127.0.0.1:$TLS_PORT"
+        advertised+=",SASL_SSL://127.0.0.1:$TLS_PORT"
+    fi
     cat >"$dir/server.properties" <<EOF
 # Written by deploy/local/kafka.sh for instance '$NAME'.
 process.roles=broker,controller
@@ -206,7 +232,7 @@ controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
 controller.listener.names=CONTROLLER
 listeners=$listeners
 advertised.listeners=$advertised
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/kraft
 num.partitions=1
@@ -233,6 +259,60 @@ listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$SASL_PASSWORD";
 EOF
     fi
+    if [[ -n $TLS_PORT ]]; then
+        cat >>"$dir/server.properties" <<EOF
+# SASL_SSL with SCRAM-SHA-512 on its own listener; the users are created by the storage format.
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$dir/tls/broker-keystore.pem
+EOF
+    fi
+    if ((ACL)); then
+        cat >>"$dir/server.properties" <<EOF
+# ACLs: nothing is allowed that is not granted. The PLAINTEXT and CONTROLLER listeners on
+# 127.0.0.1 are the broker's own (inter-broker, controller, the scripts' admin calls); their
+# ANONYMOUS principal is a super user, like admin on the SASL_SSL listener.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+allow.everyone.if.no.acl.found=false
+super.users=User:$ADMIN_USER;User:ANONYMOUS
+EOF
+    fi
+}
+
+# make_tls DIR: a throwaway CA and a broker certificate for 127.0.0.1/localhost, signed by it.
+make_tls() {
+    local tls=$1/tls
+    command -v openssl >/dev/null 2>&1 ||
+        die "openssl not found: --tls generates certificates with it (Debian: apt-get install openssl)" 69
+    mkdir -p "$tls"
+    (
+        cd "$tls"
+        openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
+            -keyout ca.key -out ca.pem -subj "/CN=shopper-intent local CA ($NAME)" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign"
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+            -keyout broker.key -out broker.csr -subj "/CN=localhost"
+        printf '%s\n' "subjectAltName=IP:127.0.0.1,DNS:localhost" "extendedKeyUsage=serverAuth" >broker.ext
+        openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 30 \
+            -extfile broker.ext -out broker.pem
+        # Kafka's PEM keystore: the PKCS#8 private key, then the certificate chain.
+        cat broker.key broker.pem ca.pem >broker-keystore.pem
+        chmod 600 ca.key broker.key broker-keystore.pem
+    ) >"$1/tls.log" 2>&1 || {
+        cat "$1/tls.log" >&2
+        die "generating the TLS certificates failed (output above)"
+    }
+}
+
+# grant_scorer DIR INPUT OUTPUT DLQ GROUP TXN_PREFIX: the scorer's least-privilege ACLs.
+grant_scorer() {
+    java -Dlog4j2.configurationFile="$HERE/log4j2-tools.properties" -cp "$PROBE:$LIBS/*" Acls \
+        "127.0.0.1:$PORT" "User:$SASL_USER" "$2" "$3" "$4" "$5" "$6" </dev/null >>"$1/acls.log" 2>&1 || {
+        tail -n 20 "$1/acls.log" >&2
+        return 1
+    }
+    log "granted User:$SASL_USER: Read on topic $2 and group $5; Write, Describe on topics $3, $4 and transactional ids $6*; IdempotentWrite on the cluster"
 }
 
 # Runs the readiness probe in the background and fails fast if the broker process dies.
@@ -266,11 +346,15 @@ wait_ready() {
 print_addresses() {
     echo "name=$NAME"
     [[ -z $SASL_PORT ]] || echo "sasl_bootstrap=127.0.0.1:$SASL_PORT"
+    if [[ -n $TLS_PORT ]]; then
+        echo "tls_bootstrap=127.0.0.1:$TLS_PORT"
+        echo "ca_file=$DATA_ROOT/$NAME/tls/ca.pem"
+    fi
     echo "127.0.0.1:$PORT"
 }
 
 cmd_start() {
-    local name="" port="" cport="" sasl=0 sport="" owner="" timeout=$READY_TIMEOUT
+    local name="" port="" cport="" sasl=0 sport="" tls=0 tport="" acl=0 owner="" timeout=$READY_TIMEOUT
     while (($#)); do
         case $1 in
         --name) name=${2:?--name needs a value}; shift 2 ;;
@@ -278,6 +362,9 @@ cmd_start() {
         --controller-port) cport=${2:?--controller-port needs a value}; shift 2 ;;
         --sasl) sasl=1; shift ;;
         --sasl-port) sport=${2:?--sasl-port needs a value}; sasl=1; shift 2 ;;
+        --tls) tls=1; shift ;;
+        --tls-port) tport=${2:?--tls-port needs a value}; tls=1; shift 2 ;;
+        --acl) acl=1; tls=1; shift ;;
         --owner-pid) owner=${2:?--owner-pid needs a value}; shift 2 ;;
         --timeout) timeout=${2:?--timeout needs a value}; shift 2 ;;
         *) log "unknown option for start: $1"; usage ;;
@@ -296,6 +383,7 @@ cmd_start() {
     local dir="" fresh=1
     exec 9>"$DATA_ROOT/.lock"
     flock 9
+    TLS_PORT="" ACL=0 # absent from instances made before --tls existed
     if [[ -n $name && -f $DATA_ROOT/$name/instance.env ]]; then
         dir=$DATA_ROOT/$name
         # shellcheck disable=SC1091
@@ -305,6 +393,11 @@ cmd_start() {
         [[ -z $sport || $sport == "$SASL_PORT" ]] || die "instance '$name' uses SASL port ${SASL_PORT:-none}, not $sport" 2
         ((sasl == 0)) || [[ -n $SASL_PORT ]] ||
             die "instance '$name' was created without --sasl; remove it first (kafka.sh stop --name $name)" 2
+        [[ -z $tport || $tport == "$TLS_PORT" ]] || die "instance '$name' uses TLS port ${TLS_PORT:-none}, not $tport" 2
+        ((tls == 0)) || [[ -n $TLS_PORT ]] ||
+            die "instance '$name' was created without --tls; remove it first (kafka.sh stop --name $name)" 2
+        ((acl == 0 || ACL == 1)) ||
+            die "instance '$name' was created without --acl; remove it first (kafka.sh stop --name $name)" 2
         [[ $KAFKA_VERSION == "$INSTANCE_KAFKA_VERSION" ]] ||
             die "instance '$name' was formatted by Kafka $INSTANCE_KAFKA_VERSION, not $KAFKA_VERSION" 2
         if is_running "$dir"; then
@@ -323,15 +416,20 @@ cmd_start() {
         if ((sasl)); then
             if [[ -n $sport ]]; then check_port --sasl-port "$sport"; else sport=$(pick_port "$port" "$cport"); fi
         fi
+        if ((tls)); then
+            if [[ -n $tport ]]; then check_port --tls-port "$tport"; else tport=$(pick_port "$port" "$cport" "$sport"); fi
+        fi
         NAME=${name:-kafka-$port}
-        PORT=$port CONTROLLER_PORT=$cport SASL_PORT=$sport
+        PORT=$port CONTROLLER_PORT=$cport SASL_PORT=$sport TLS_PORT=$tport ACL=$acl
         CLUSTER_ID=$(random_cluster_id) INSTANCE_KAFKA_VERSION=$KAFKA_VERSION
         dir=$DATA_ROOT/$NAME
         [[ ! -e $dir ]] || die "$dir exists already"
         mkdir -p "$dir"
         printf '%s\n' "NAME=$NAME" "PORT=$PORT" "CONTROLLER_PORT=$CONTROLLER_PORT" "SASL_PORT=$SASL_PORT" \
+            "TLS_PORT=$TLS_PORT" "ACL=$ACL" \
             "CLUSTER_ID=$CLUSTER_ID" "INSTANCE_KAFKA_VERSION=$INSTANCE_KAFKA_VERSION" >"$dir/instance.env.tmp"
         write_server_properties "$dir"
+        [[ -z $TLS_PORT ]] || make_tls "$dir"
         mv "$dir/instance.env.tmp" "$dir/instance.env"
     fi
     flock -u 9
@@ -340,9 +438,15 @@ cmd_start() {
     local t0
     t0=$(date +%s.%N)
     if ((fresh)); then
+        local scram=()
+        if [[ -n $TLS_PORT ]]; then
+            # SCRAM credentials live in the cluster metadata: written once, with the format.
+            scram=(--add-scram "SCRAM-SHA-512=[name=$ADMIN_USER,password=$ADMIN_PASSWORD]"
+                --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$SASL_PASSWORD]")
+        fi
         java -Dlog4j2.configurationFile="$HERE/log4j2-tools.properties" -cp "$LIBS/*" \
             kafka.tools.StorageTool format --config "$dir/server.properties" \
-            --cluster-id "$CLUSTER_ID" --standalone >"$dir/format.log" 2>&1 </dev/null || {
+            --cluster-id "$CLUSTER_ID" --standalone ${scram[@]+"${scram[@]}"} >"$dir/format.log" 2>&1 </dev/null || {
             cat "$dir/format.log" >&2
             rm -rf "$dir"
             die "formatting the storage of '$NAME' failed (output above)"
@@ -362,6 +466,14 @@ cmd_start() {
     wait_ready "$dir" "$pid" "127.0.0.1:$PORT" "$((timeout * 1000))" || ok=0
     if ((ok)) && [[ -n $SASL_PORT ]]; then
         wait_ready "$dir" "$pid" "127.0.0.1:$SASL_PORT" 20000 "$SASL_USER" "$SASL_PASSWORD" || ok=0
+    fi
+    if ((ok)) && [[ -n $TLS_PORT ]]; then
+        wait_ready "$dir" "$pid" "127.0.0.1:$TLS_PORT" 20000 "$ADMIN_USER" "$ADMIN_PASSWORD" \
+            "$dir/tls/ca.pem" || ok=0
+    fi
+    if ((ok && fresh && ACL)); then
+        grant_scorer "$dir" "$DEFAULT_INPUT" "$DEFAULT_OUTPUT" "$DEFAULT_DLQ" "$DEFAULT_GROUP" \
+            "$DEFAULT_GROUP-" || ok=0
     fi
     if ((!ok)); then
         log "broker '$NAME' did not come up; last lines of $dir/broker.log:"
@@ -484,6 +596,7 @@ cmd_status() {
             fi
             line+=" bootstrap=127.0.0.1:$PORT"
             [[ -z $SASL_PORT ]] || line+=" sasl_bootstrap=127.0.0.1:$SASL_PORT"
+            [[ -z ${TLS_PORT:-} ]] || line+=" tls_bootstrap=127.0.0.1:$TLS_PORT"
             echo "$line dir=${d%/}"
         )
         is_running "${d%/}" && any=1
@@ -494,8 +607,36 @@ cmd_status() {
     fi
 }
 
+# grant --name N ...: give the scorer its least-privilege ACLs on other topics (tests, by hand).
+cmd_grant() {
+    local name="" input=$DEFAULT_INPUT output=$DEFAULT_OUTPUT dlq=$DEFAULT_DLQ group=$DEFAULT_GROUP prefix=""
+    while (($#)); do
+        case $1 in
+        --name) name=${2:?--name needs a value}; shift 2 ;;
+        --input) input=${2:?--input needs a value}; shift 2 ;;
+        --output) output=${2:?--output needs a value}; shift 2 ;;
+        --dlq) dlq=${2:?--dlq needs a value}; shift 2 ;;
+        --group) group=${2:?--group needs a value}; shift 2 ;;
+        --transactional-id-prefix) prefix=${2:?--transactional-id-prefix needs a value}; shift 2 ;;
+        *) log "unknown option for grant: $1"; usage ;;
+        esac
+    done
+    [[ -n $name ]] || die "grant needs --name" 2
+    valid_name "$name" || die "invalid --name '$name'" 2
+    local dir=$DATA_ROOT/$name
+    [[ -f $dir/instance.env ]] || die "no instance named '$name'" 2
+    ACL=0
+    # shellcheck disable=SC1091
+    source "$dir/instance.env"
+    ((ACL)) || die "instance '$name' was started without --acl" 2
+    is_running "$dir" || die "instance '$name' is not running"
+    ensure_probe
+    grant_scorer "$dir" "$input" "$output" "$dlq" "$group" "${prefix:-$group-}" || die "granting ACLs failed"
+}
+
 case ${1:-} in
 start) shift; cmd_start "$@" ;;
+grant) shift; cmd_grant "$@" ;;
 stop) shift; cmd_stop "$@" ;;
 status) shift; cmd_status "$@" ;;
 _watch) shift; cmd_watch "$@" ;;

@@ -29,9 +29,13 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KAFKA_SH = REPO_ROOT / "deploy" / "local" / "kafka.sh"
-# The test user of the SASL_PLAINTEXT listener (`kafka.sh start --sasl`).
+# The test user of the SASL_PLAINTEXT listener (`kafka.sh start --sasl`), and the least-privilege
+# SCRAM user of the SASL_SSL listener (`kafka.sh start --tls --acl`).
 SASL_USERNAME = "scorer"
 SASL_PASSWORD = "scorer-secret"
+# The SCRAM super user of the SASL_SSL listener.
+ADMIN_USERNAME = "admin"
+ADMIN_PASSWORD = "admin-secret"
 # kafka.sh exits with this code when Java or Maven is missing.
 EXIT_PREREQUISITE_MISSING = 69
 # topic_factory(partitions=1, config=None) -> name; group_factory() -> group id (see conftest.py).
@@ -79,6 +83,38 @@ class SaslCluster:
         }
 
 
+@dataclass(frozen=True)
+class SecureCluster:
+    """A SASL_SSL + SCRAM-SHA-512 listener with ACLs (`kafka.sh start --tls --acl`).
+
+    `admin` is a super user; `scorer` holds only what `grant_scorer` gives it.
+    """
+
+    broker: LocalBroker
+    bootstrap: str
+    ca_file: Path
+    mechanism: str = "SCRAM-SHA-512"
+    security_protocol: str = "SASL_SSL"
+
+    def client_config(
+        self, username: str = ADMIN_USERNAME, password: str | None = None
+    ) -> dict[str, str | int | float | bool]:
+        """librdkafka settings for `username` (admin by default) with its right password."""
+        known = {ADMIN_USERNAME: ADMIN_PASSWORD, SASL_USERNAME: SASL_PASSWORD}
+        return {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": self.security_protocol,
+            "sasl.mechanism": self.mechanism,
+            "sasl.username": username,
+            "sasl.password": known[username] if password is None else password,
+            "ssl.ca.location": str(self.ca_file),
+        }
+
+    def grant_scorer(self, input: str, output: str, dlq: str, group: str) -> None:
+        """`kafka.sh grant`: the scorer's least-privilege ACLs on these topics and group."""
+        self.broker.grant_scorer(input, output, dlq, group)
+
+
 def missing_tools() -> list[str]:
     """The executables kafka.sh needs that are not on PATH."""
     return [tool for tool in ("java", "javac", "mvn") if shutil.which(tool) is None]
@@ -96,17 +132,21 @@ class LocalBroker:
         name: str,
         *,
         sasl: bool = False,
+        tls_acl: bool = False,
         owner_pid: int | None = None,
         start_timeout_s: int = 90,
         script: Path = KAFKA_SH,
     ) -> None:
         self.name = name
         self.sasl = sasl
+        self.tls_acl = tls_acl
         self.owner_pid = owner_pid
         self.start_timeout_s = start_timeout_s
         self.script = script
         self.bootstrap: str | None = None
         self.sasl_bootstrap: str | None = None
+        self.tls_bootstrap: str | None = None
+        self.ca_file: Path | None = None
 
     def _run(self, action: str, *args: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
         cmd = [str(self.script), action, "--name", self.name, *args]
@@ -134,6 +174,8 @@ class LocalBroker:
         args = ["--timeout", str(self.start_timeout_s)]
         if self.sasl:
             args.append("--sasl")
+        if self.tls_acl:
+            args.append("--acl")  # implies --tls
         if self.owner_pid is not None:
             args += ["--owner-pid", str(self.owner_pid)]
         # The first start also resolves the jars through Maven: allow for a slow mirror.
@@ -150,8 +192,14 @@ class LocalBroker:
             key, _, value = line.partition("=")
             if key == "sasl_bootstrap":
                 self.sasl_bootstrap = value
+            elif key == "tls_bootstrap":
+                self.tls_bootstrap = value
+            elif key == "ca_file":
+                self.ca_file = Path(value)
         if self.sasl and self.sasl_bootstrap is None:
             raise BrokerError("start", self.name, 0, f"no sasl_bootstrap line in:\n{proc.stdout}")
+        if self.tls_acl and (self.tls_bootstrap is None or self.ca_file is None):
+            raise BrokerError("start", self.name, 0, f"no tls_bootstrap/ca_file in:\n{proc.stdout}")
         logger.info("local broker %s ready bootstrap=%s", self.name, self.bootstrap)
         return self.bootstrap
 
@@ -184,6 +232,17 @@ class LocalBroker:
         if self.sasl_bootstrap is None:
             raise BrokerError("status", self.name, 0, "the broker was not started with sasl=True")
         return SaslCluster(self.sasl_bootstrap, SASL_USERNAME, SASL_PASSWORD)
+
+    def secure_cluster(self) -> SecureCluster:
+        if self.tls_bootstrap is None or self.ca_file is None:
+            raise BrokerError("status", self.name, 0, "not started with tls_acl=True")
+        return SecureCluster(self, self.tls_bootstrap, self.ca_file)
+
+    def grant_scorer(self, input: str, output: str, dlq: str, group: str) -> None:
+        args = ["--input", input, "--output", output, "--dlq", dlq, "--group", group]
+        proc = self._run("grant", *args, timeout_s=120)
+        if proc.returncode != 0:
+            raise BrokerError("grant", self.name, proc.returncode, proc.stdout + proc.stderr)
 
     def __enter__(self) -> LocalBroker:
         self.start()

@@ -7,7 +7,9 @@ Where the broker comes from, in order (never a silent skip):
 4. Otherwise the tests fail with what to install.
 `KAFKA_TEST_BROKER=local|docker` forces step 2 or 3. The SASL fixture uses
 `KAFKA_SASL_BOOTSTRAP_SERVERS` (+ `KAFKA_SASL_USERNAME`, `KAFKA_SASL_PASSWORD`,
-`KAFKA_SASL_MECHANISM`) when set, else its own local broker started with `--sasl`.
+`KAFKA_SASL_MECHANISM`) when set, else its own local broker started with `--sasl`. The TLS/ACL
+fixture (`kafka_secure`) always starts its own local broker with `--tls --acl`: its tests grant
+ACLs through kafka.sh.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from .broker import (
     GroupFactory,
     LocalBroker,
     SaslCluster,
+    SecureCluster,
     TopicFactory,
     unique_broker_name,
     wait_for_topic,
@@ -75,8 +78,10 @@ def _wait_for_metadata(bootstrap: str, what: str, timeout_s: float = 30.0) -> No
     pytest.fail(problem, pytrace=False)
 
 
-def _start_local(name: str, *, sasl: bool) -> LocalBroker:
-    broker = LocalBroker(unique_broker_name(name), sasl=sasl, owner_pid=os.getpid())
+def _start_local(name: str, *, sasl: bool = False, tls_acl: bool = False) -> LocalBroker:
+    broker = LocalBroker(
+        unique_broker_name(name), sasl=sasl, tls_acl=tls_acl, owner_pid=os.getpid()
+    )
     try:
         broker.start()
     except BrokerPrerequisiteError as exc:
@@ -140,6 +145,16 @@ def kafka_sasl() -> Iterator[SaslCluster]:
     broker = _start_local("pytest-sasl", sasl=True)
     try:
         yield broker.sasl_cluster()
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="session")
+def kafka_secure() -> Iterator[SecureCluster]:
+    """One SASL_SSL + SCRAM-SHA-512 listener with ACLs for the session (`kafka.sh --tls --acl`)."""
+    broker = _start_local("pytest-tls", tls_acl=True)
+    try:
+        yield broker.secure_cluster()
     finally:
         broker.stop()
 

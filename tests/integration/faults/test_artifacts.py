@@ -9,6 +9,7 @@ from pathlib import Path
 
 import joblib
 
+from tests.builds import MarkerPickle
 from tests.integration.consumer.conftest import ConsumerFactory, Topics
 from tests.integration.consumer.kafka_io import produce_events, synthetic_events
 from tests.integration.faults.support import (
@@ -20,16 +21,6 @@ from tests.integration.faults.support import (
 )
 
 ARTIFACT = "best_model_full.joblib"
-
-
-class _Marker:
-    """Unpickling this creates the file at `path`: proof that the pickle's code ran."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = str(path)
-
-    def __reduce__(self) -> tuple[object, tuple[str, str]]:
-        return (open, (self.path, "w"))
 
 
 def _copy(model_build: Path, root: Path, name: str) -> Path:
@@ -62,13 +53,13 @@ def test_bad_artifacts_are_refused_and_never_loaded(
 
     # The payload is real: loading it directly does create the marker.
     control = tmp_path / "control-marker"
-    joblib.dump(_Marker(control), tmp_path / "control.joblib")
+    joblib.dump(MarkerPickle(control), tmp_path / "control.joblib")
     joblib.load(tmp_path / "control.joblib")
     assert control.exists()
 
     marker = tmp_path / "unpickled-marker"
     tampered = _copy(model_build, tmp_path, "tampered")
-    joblib.dump(_Marker(marker), tampered / ARTIFACT)  # the manifest keeps the original hash
+    joblib.dump(MarkerPickle(marker), tampered / ARTIFACT)  # the manifest keeps the original hash
     wrong_hash = _copy(model_build, tmp_path, "wrong-hash")
     _edit_manifest(wrong_hash, "wrong_hash")
     no_manifest = _copy(model_build, tmp_path, "no-manifest")

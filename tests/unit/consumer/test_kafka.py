@@ -38,3 +38,25 @@ def test_records_are_kept_in_order_and_errors_dropped(caplog: pytest.LogCaptureF
 def test_no_records() -> None:
     assert records_only([]) == []
     assert records_only([_error(KafkaError._PARTITION_EOF)]) == []
+
+
+def test_wrong_credentials_and_untrusted_certificates_are_fatal_and_say_what_to_check() -> None:
+    from confluent_kafka import KafkaError
+
+    from consumer.kafka import fatal_client_error
+
+    auth = fatal_client_error(KafkaError(KafkaError._AUTHENTICATION, "invalid credentials"))
+    assert auth is not None
+    assert "authentication failed" in auth
+    assert "KAFKA_SASL_PASSWORD" in auth
+    verify = "SSL handshake failed: certificate verify failed"
+    ssl = fatal_client_error(KafkaError(KafkaError._SSL, verify))
+    assert ssl is not None
+    assert "KAFKA_SSL_CA_LOCATION" in ssl
+    # A handshake cut short may be a broker restarting: librdkafka retries it.
+    assert (
+        fatal_client_error(KafkaError(KafkaError._SSL, "SSL handshake failed: Disconnected"))
+        is None
+    )
+    assert fatal_client_error(KafkaError(KafkaError._TRANSPORT, "connection refused")) is None
+    assert fatal_client_error(KafkaError(KafkaError._FENCED, "fenced", fatal=True)) is not None

@@ -20,6 +20,7 @@ from contract.frame import events_to_frame
 from contract.manifest import Manifest, read_manifest
 from contract.pipeline import build_pipeline, required_columns
 from contract.schema import CONTRACT_VERSION, SessionEvent
+from contract.signing import generate_key_pair, load_trusted_keys, verify_build
 from training.__main__ import main
 from training.data import deduplicate, split_features_label
 from training.evaluate import choose_threshold, oof_probabilities
@@ -59,6 +60,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     generate_sessions(ROWS, seed=DATA_SEED).to_csv(data, index=False)
     registry = root / "registry"
     argv = ["--data", str(data), "--out", str(registry), "--n-iter", "2"]
+    private, public = generate_key_pair()
+    (root / "signing.pem").write_bytes(private)
+    (root / "trusted.pem").write_bytes(public)
+    argv += ["--signing-key", str(root / "signing.pem")]
     stdout = _train([*argv, "--seed", str(TRAIN_SEED)])
     (build,) = list(registry.iterdir())
     return Run(data, registry, build, stdout, read_manifest(build).model_dump())
@@ -67,11 +72,16 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 def test_build_layout_and_model_uris(run: Run) -> None:
     assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{8}", run.build.name)
     files = {p.relative_to(run.build).as_posix() for p in run.build.rglob("*") if p.is_file()}
-    expected = {*ARTIFACTS, "manifest.json", "reports/summary.md"}
+    expected = {*ARTIFACTS, "manifest.json", "manifest.sig", "reports/summary.md"}
     expected |= {f"reports/{v}_{plot}.png" for v in ("full", "no_page_values") for plot in PLOTS}
     assert files == expected
     uris = re.findall(r"^MODEL_URI=(\S+)$", run.stdout, flags=re.MULTILINE)
     assert uris == [(run.build / name).resolve().as_uri() for name in ARTIFACTS]
+
+
+def test_the_build_is_signed_with_the_training_key(run: Run) -> None:
+    trusted = load_trusted_keys(run.registry.parent / "trusted.pem")
+    assert verify_build(run.build, trusted) == trusted[0]
 
 
 def test_manifest_keys_and_values(run: Run) -> None:
