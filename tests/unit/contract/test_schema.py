@@ -44,12 +44,25 @@ CATALOGUE = [
     Bad("no session_id", "session_id", "missing", {"session_id": _MISSING}),
     Bad("empty session_id", "session_id", "string_too_short", {"session_id": ""}),
     Bad("blank session_id", "session_id", "string_blank", {"session_id": " \t "}),
+    Bad(
+        "invisible session_id",
+        "session_id",
+        "string_blank",
+        {"session_id": "\u200b\u200d\ufeff\u2060\u00ad\u3164"},
+    ),
     Bad("long session_id", "session_id", "string_too_long", {"session_id": "s" * 129}),
     Bad("numeric session_id", "session_id", "string_type", {"session_id": 42}),
     Bad(
         "naive event_time", "event_time", "rfc3339_datetime", {"event_time": "2024-05-01T12:00:00"}
     ),
     Bad("date-only event_time", "event_time", "rfc3339_datetime", {"event_time": "2024-05-01"}),
+    Bad(
+        "space-separated event_time",
+        "event_time",
+        "rfc3339_datetime",
+        {"event_time": "2024-05-01 12:00:00Z"},
+    ),
+    Bad("leap second", "event_time", "rfc3339_datetime", {"event_time": "2024-05-01T12:00:60Z"}),
     Bad(
         "impossible date",
         "event_time",
@@ -61,6 +74,8 @@ CATALOGUE = [
     Bad("negative count", "Administrative", "greater_than_equal", {"Administrative": -1}),
     Bad("count as string", "Informational", "int_type", {"Informational": "3"}),
     Bad("fractional count", "ProductRelated", "int_type", {"ProductRelated": 3.5}),
+    Bad("count too large", "ProductRelated", "less_than_equal", {"ProductRelated": 2**62}),
+    Bad("count as 1e30", "Administrative", "less_than_equal", {"Administrative": 1e30}),
     Bad("count as bool", "ProductRelated", "int_type", {"ProductRelated": True}),
     Bad("count missing", "Administrative", "missing", {"Administrative": _MISSING}),
     Bad(
@@ -78,9 +93,16 @@ CATALOGUE = [
         "float_type",
         {"ProductRelated_Duration": "12"},
     ),
+    Bad(
+        "duration 1e308",
+        "ProductRelated_Duration",
+        "less_than_equal",
+        {"ProductRelated_Duration": 1e308},
+    ),
     Bad("bounce rate > 1", "BounceRates", "less_than_equal", {"BounceRates": 1.5}),
     Bad("exit rate < 0", "ExitRates", "greater_than_equal", {"ExitRates": -0.1}),
     Bad("PageValues negative", "PageValues", "greater_than_equal", {"PageValues": -0.5}),
+    Bad("PageValues too large", "PageValues", "less_than_equal", {"PageValues": 1e7}),
     Bad("PageValues null", "PageValues", "float_type", {"PageValues": None}),
     Bad("PageValues as bool", "PageValues", "float_type", {"PageValues": True}),
     Bad("SpecialDay 2", "SpecialDay", "less_than_equal", {"SpecialDay": 2}),
@@ -90,6 +112,8 @@ CATALOGUE = [
     Bad("code zero", "OperatingSystems", "greater_than_equal", {"OperatingSystems": 0}),
     Bad("code as bool", "Browser", "int_type", {"Browser": True}),
     Bad("code as float", "Region", "int_type", {"Region": 2.5}),
+    Bad("code 10**30", "Region", "less_than_equal", {"Region": 10**30}),
+    Bad("code as string", "Browser", "int_type", {"Browser": "2"}),
     Bad("code missing", "TrafficType", "missing", {"TrafficType": _MISSING}),
     Bad("visitor type lower case", "VisitorType", "literal_error", {"VisitorType": "new_visitor"}),
     Bad("Weekend as string", "Weekend", "bool_type", {"Weekend": "true"}),
@@ -219,7 +243,7 @@ def test_unknowns_are_accepted(valid_event: dict[str, object]) -> None:
     [
         ("2024-05-01T12:00:00Z", timedelta(0)),
         ("2024-05-01t12:00:00.5z", timedelta(0)),
-        ("2024-05-01 12:00:00-05:30", -timedelta(hours=5, minutes=30)),
+        ("2024-05-01T12:00:00-05:30", -timedelta(hours=5, minutes=30)),
     ],
 )
 def test_event_time_accepts_rfc3339(
