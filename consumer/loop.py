@@ -195,7 +195,7 @@ class ScoringLoop:
         offsets = BatchOffsets.of(messages)
 
         started = time.perf_counter()
-        decoded = decode_batch(messages, self._settings.max_message_bytes)
+        decoded = decode_batch(messages, self._settings.max_message_bytes, self._settings.framing)
         decoded_at = time.perf_counter()
         metrics.observe_stage("decode", decoded_at - started)
 
