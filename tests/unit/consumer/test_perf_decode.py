@@ -17,7 +17,7 @@ from consumer.decode import Rejection, decode_batch, decode_message
 from contract.errors import ContractViolation, parse_event
 from contract.schema import SessionEvent
 from tests.unit.consumer.fakes import FakeMessage, valid_event
-from tests.unit.contract.test_schema import CATALOGUE, _payload
+from tests.unit.contract.test_schema import CATALOGUE, bad_payload
 
 LIMIT = 4096
 
@@ -30,7 +30,7 @@ def _poison() -> list[bytes | None]:
     good = valid_event("poison")
     text = json.dumps(good)
     return [
-        *(_payload(bad, good).encode() for bad in CATALOGUE),
+        *(bad_payload(bad, good).encode() for bad in CATALOGUE),
         json.dumps({**good, "session_id": "x" * 128, "padding": "y" * LIMIT}).encode(),
         b'{"session_id": "\xff\xfe"}',
         text.encode()[:-1] + b', "Browser": "\xc3\x28"}',
