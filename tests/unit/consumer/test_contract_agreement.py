@@ -48,6 +48,7 @@ MAX_BYTES = 1 << 20
 EXAMPLES = settings(
     max_examples=150,
     derandomize=True,
+    database=None,  # seeded runs: nothing to remember between them
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
