@@ -8,12 +8,11 @@ from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
-import orjson
 from confluent_kafka import Producer
 
 from consumer.publish import produce_when_room
 from contract.errors import parse_event
-from contract.frame import dataset_row_to_event_dict
+from contract.schema import LABEL_COLUMN
 from training.synthetic import generate_sessions
 
 logger = logging.getLogger(__name__)
@@ -26,8 +25,10 @@ def generate_payloads(n: int, seed: int = 2024) -> list[Payload]:
     """`n` valid events as (key, JSON value): `training.synthetic` sessions, with event times.
 
     The values follow the dataset's published shapes (skewed counts, durations proportional to
-    pages, ~15 % buyers, the -1 sentinel and empty fields); a sample is validated against the
-    contract here so that a broken generator fails before anything is measured.
+    pages, ~15 % buyers, the -1 sentinel and empty fields) and are serialized the way a pandas
+    producer does (`frame.to_json`: counts as `3.0`, empty cells as null); a sample is
+    validated against the contract here so that a broken generator fails before anything is
+    measured.
     """
     payloads: list[Payload] = []
     start = datetime(2026, 11, 1, tzinfo=UTC)
@@ -35,13 +36,18 @@ def generate_payloads(n: int, seed: int = 2024) -> list[Payload]:
     for chunk_start in range(0, n, _CHUNK):
         size = min(_CHUNK, n - chunk_start)
         frame = generate_sessions(max(size, 20), seed=seed + chunk_start)[:size]
+        frame = frame.drop(columns=[LABEL_COLUMN]).reset_index(drop=True)
         seconds = rng.integers(0, 30 * 86_400, size=size)
-        for i, row in enumerate(frame.to_dict(orient="records")):
-            index = chunk_start + i
-            event = dataset_row_to_event_dict(row, session_id=f"bench-{seed}-{index}")
-            stamp = start + timedelta(seconds=int(seconds[i]), milliseconds=index % 1000)
-            event["event_time"] = stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-            payloads.append((str(event["session_id"]).encode(), orjson.dumps(event)))
+        ids = [f"bench-{seed}-{chunk_start + i}" for i in range(size)]
+        frame.insert(0, "session_id", ids)
+        frame["event_time"] = [
+            (start + timedelta(seconds=int(seconds[i]), milliseconds=(chunk_start + i) % 1000))
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z")
+            for i in range(size)
+        ]
+        lines = frame.to_json(orient="records", lines=True).splitlines()
+        payloads.extend((key.encode(), line.encode()) for key, line in zip(ids, lines, strict=True))
     for _, value in payloads[:: max(1, n // 500)]:
         parse_event(value)  # raises ContractViolation if the generator drifted from the contract
     return payloads

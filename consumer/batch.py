@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from consumer.decode import MessageLike, Rejection, decode_batch
+from consumer.decode import AUTO_FRAMING, MessageLike, Rejection, decode_batch
+from consumer.framing import Framing
 from consumer.publish import output_records
 from consumer.scoring import Scorer, score_isolating_failures
 
@@ -32,11 +33,15 @@ class BatchResult:
 
 
 def process_batch(
-    messages: Sequence[MessageLike], scorer: Scorer, max_message_bytes: int, scored_at: str
+    messages: Sequence[MessageLike],
+    scorer: Scorer,
+    max_message_bytes: int,
+    scored_at: str,
+    framing: Framing = AUTO_FRAMING,
 ) -> BatchResult:
     """Decode and validate every message, score the valid ones, build their output records."""
     started = time.perf_counter()
-    decoded = decode_batch(messages, max_message_bytes)
+    decoded = decode_batch(messages, max_message_bytes, framing)
     decoded_at = time.perf_counter()
     probabilities, failures = score_isolating_failures(scorer, decoded.events)
     events, scored, rejections = decoded.events, decoded.messages, list(decoded.rejections)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from consumer.framing import FrameRejection, Framing, unframe
 from consumer.tracing import RawHeaders
 from contract.errors import ContractViolation, parse_event
 from contract.schema import SessionEvent
@@ -45,8 +46,16 @@ class DecodedBatch:
     rejections: list[Rejection]
 
 
-def decode_message(message: MessageLike, max_message_bytes: int) -> SessionEvent | Rejection:
-    """Decode and validate one message; every failure is a Rejection, never an exception."""
+AUTO_FRAMING = Framing()  # INPUT_FORMAT=auto, every schema id
+
+
+def decode_message(
+    message: MessageLike, max_message_bytes: int, framing: Framing = AUTO_FRAMING
+) -> SessionEvent | Rejection:
+    """Decode and validate one message; every failure is a Rejection, never an exception.
+
+    `framing` says whether values may carry a Schema Registry header (consumer.framing).
+    """
     value = message.value()
     if value is None or len(value) == 0:
         return Rejection(message, "empty_value", "<message>", "the message has no value")
@@ -57,12 +66,15 @@ def decode_message(message: MessageLike, max_message_bytes: int) -> SessionEvent
             "<message>",
             f"{len(value)} bytes is over MAX_MESSAGE_BYTES={max_message_bytes}",
         )
+    text = unframe(value, framing)
+    if isinstance(text, FrameRejection):
+        return Rejection(message, text.error_type, "<message>", text.reason)
     try:
-        value.decode("utf-8")
+        text.decode("utf-8")
     except UnicodeDecodeError as exc:
         return Rejection(message, "invalid_utf8", "<message>", f"not UTF-8 at byte {exc.start}")
     try:
-        return parse_event(value)
+        return parse_event(text)
     except ContractViolation as violation:
         return Rejection(message, violation.rule, violation.field, str(violation))
     except Exception as exc:
@@ -74,12 +86,14 @@ def decode_message(message: MessageLike, max_message_bytes: int) -> SessionEvent
         return Rejection(message, "decode_failed", "<message>", reason)
 
 
-def decode_batch(messages: Sequence[MessageLike], max_message_bytes: int) -> DecodedBatch:
+def decode_batch(
+    messages: Sequence[MessageLike], max_message_bytes: int, framing: Framing = AUTO_FRAMING
+) -> DecodedBatch:
     events: list[SessionEvent] = []
     valid_messages: list[MessageLike] = []
     rejections: list[Rejection] = []
     for message in messages:
-        decoded = decode_message(message, max_message_bytes)
+        decoded = decode_message(message, max_message_bytes, framing)
         if isinstance(decoded, Rejection):
             rejections.append(decoded)
         else:

@@ -157,8 +157,9 @@ class ScoringLoop:
 
     def _process(self, messages: list[Any], stop: threading.Event) -> None:
         self._metrics.batch_size.observe(len(messages))
+        settings = self._settings
         result = process_batch(
-            messages, self._scorer, self._settings.max_message_bytes, rfc3339_now()
+            messages, self._scorer, settings.max_message_bytes, rfc3339_now(), settings.framing
         )
         self._metrics.observe_stage("decode", result.decode_seconds)
         self._metrics.observe_stage("score", result.score_seconds)

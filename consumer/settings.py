@@ -14,13 +14,14 @@ import os
 import socket
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import unquote, urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from consumer.errors import SettingsError
+from consumer.framing import Framing, InputFormat
 
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
 
@@ -88,6 +89,15 @@ class Settings(BaseSettings):
         description="Testing only: SIGKILL this process after producing the Nth batch's records "
         "and before committing them (0, the default, never does).",
     )
+    input_format: InputFormat = Field(
+        default="auto",
+        description="auto (plain JSON and Schema Registry framed values), json, or "
+        "schema_registry_json (framed values only).",
+    )
+    schema_registry_schema_ids: frozenset[Annotated[int, Field(ge=0, le=2**31 - 1)]] | None = Field(
+        default=None,
+        description="Comma-separated schema ids accepted in framed values; unset accepts any.",
+    )
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kafka_properties: dict[str, SecretStr] = Field(
@@ -99,6 +109,16 @@ class Settings(BaseSettings):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be empty")
+        return value
+
+    @field_validator("schema_registry_schema_ids", mode="before")
+    @classmethod
+    def _comma_separated_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            ids = [part.strip() for part in value.split(",") if part.strip()]
+            if not ids:
+                raise ValueError("must list at least one schema id, or be unset")
+            return frozenset(ids)
         return value
 
     @model_validator(mode="after")
@@ -123,6 +143,11 @@ class Settings(BaseSettings):
         if parsed.scheme == "":
             return Path(self.model_uri)
         raise SettingsError("MODEL_URI", self.model_uri, "only paths and file:// URIs are served")
+
+    @property
+    def framing(self) -> Framing:
+        """INPUT_FORMAT and SCHEMA_REGISTRY_SCHEMA_IDS, as decoding takes them."""
+        return Framing(self.input_format, self.schema_registry_schema_ids)
 
     @property
     def effective_transactional_id(self) -> str:

@@ -15,7 +15,9 @@ import json
 from collections.abc import Sequence
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
+from contract.fields import INTEGER_BRANCHES, integer_rule
 from contract.schema import LABEL_COLUMN, SessionEvent
 
 ROOT_FIELD = "<root>"
@@ -23,7 +25,10 @@ ROOT_FIELD = "<root>"
 
 _MAX_VALUE_REPR = 120
 
-# pydantic error types renamed to the contract's own rule names, keyed by (type, field).
+# pydantic error types renamed to the contract's own rule names.
+# The only pattern of the contract is session_id's "one visible character" (contract.fields).
+_BLANK = ("string_blank", "session_id must contain a visible character, not only blank ones")
+_FIELD_RULES = {("string_pattern_mismatch", "session_id"): _BLANK}
 _ROOT_RULES = {
     "json_invalid": "invalid_json",
     "json_type": "invalid_json",
@@ -68,27 +73,43 @@ class ContractViolation(ContractError):  # noqa: N818 (the name is the public in
         return (type(self), (self.field, self.value, self.rule, self.detail, others))
 
 
-def _rule_for(error_type: str, field: str) -> str:
+def _rule_for(error_type: str, field: str, message: str) -> tuple[str, str]:
+    """The contract's rule name and message for one pydantic error."""
     if field == ROOT_FIELD and error_type in _ROOT_RULES:
-        return _ROOT_RULES[error_type]
+        return _ROOT_RULES[error_type], message
     if error_type == "extra_forbidden" and field == LABEL_COLUMN:
-        return "label_not_allowed"
-    return error_type
+        return "label_not_allowed", f"the label {LABEL_COLUMN!r} is never an input"
+    return _FIELD_RULES.get((error_type, field), (error_type, message))
 
 
 def violations_from_validation_error(exc: ValidationError) -> list[ContractViolation]:
-    """Translate pydantic's errors into contract violations, one per error, in pydantic's order."""
+    """Translate pydantic's errors into contract violations, one per field, in pydantic's order.
+
+    An integer field (`contract.fields.JsonInteger`) fails once per branch of its union; those
+    errors are folded into one violation of the field.
+    """
     violations: list[ContractViolation] = []
+    branches: dict[str, list[ErrorDetails]] = {}
     for error in exc.errors(include_url=False, include_context=False):
-        field = ".".join(str(part) for part in error["loc"]) or ROOT_FIELD
-        rule = _rule_for(error["type"], field)
+        loc = error["loc"]
+        if len(loc) == 2 and loc[1] in INTEGER_BRANCHES:
+            field = str(loc[0])
+            if field not in branches:
+                branches[field] = []
+                violations.append(ContractViolation(field, error.get("input"), "int_type"))
+            branches[field].append(error)
+            continue
+        field = ".".join(str(part) for part in loc) or ROOT_FIELD
+        rule, detail = _rule_for(error["type"], field, error["msg"])
         # For `missing` pydantic's input is the whole object; the field's value is simply absent.
         value = None if error["type"] == "missing" else error.get("input")
-        detail = error["msg"]
-        if rule == "label_not_allowed":
-            detail = f"the label {LABEL_COLUMN!r} is never an input"
         violations.append(ContractViolation(field, value, rule, detail))
-    return violations
+    return [
+        ContractViolation(v.field, v.value, *integer_rule(branches[v.field]))
+        if v.field in branches
+        else v
+        for v in violations
+    ]
 
 
 def _may_hide_duplicate(raw: bytes | str, event: SessionEvent) -> bool:

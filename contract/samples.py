@@ -2,8 +2,9 @@
 
 Whoever needs events that the contract accepts, without any data (the consumer's start-up check
 of its fast scoring path, tests), takes them from here. Each field is drawn from its edge
-values (null where allowed, the `-1` duration sentinel, 0, rates at 0 and 1, every month and
-visitor type, codes seen and unseen) or from a plausible value inside its range.
+values (null where allowed, the `-1` duration sentinel, 0, each number's upper bound, rates at
+0 and 1, every month and visitor type, codes seen and unseen) or from a plausible value inside
+its range.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import numpy as np
 
 from contract.schema import (
     CODE_COLUMNS,
+    CODE_MAX,
     COUNT_COLUMNS,
+    COUNT_MAX,
     DURATION_COLUMNS,
+    DURATION_MAX,
     DURATION_UNKNOWN,
     MONTHS,
+    PAGE_VALUE_MAX,
     RATE_COLUMNS,
     VISITOR_TYPES,
     SessionEvent,
@@ -56,16 +61,16 @@ def _code(rng: np.random.Generator) -> int:
 
 
 FIELD_DRAWS: Final[dict[str, Draw]] = {
-    **{column: _either(_one_of(None, 0, 1), _count) for column in COUNT_COLUMNS},
+    **{column: _either(_one_of(None, 0, 1, COUNT_MAX), _count) for column in COUNT_COLUMNS},
     **{
-        column: _either(_one_of(None, DURATION_UNKNOWN, 0.0), _seconds)
+        column: _either(_one_of(None, DURATION_UNKNOWN, 0.0, DURATION_MAX), _seconds)
         for column in DURATION_COLUMNS
     },
     **{column: _either(_one_of(None, 0.0, 1.0), _share) for column in RATE_COLUMNS},
-    "PageValues": _either(_one_of(0.0, 1e6), _page_value),
+    "PageValues": _either(_one_of(0.0, PAGE_VALUE_MAX), _page_value),
     "SpecialDay": _either(_one_of(0.0, 1.0), _share),
     "Month": _one_of(*MONTHS),
-    **{column: _either(_one_of(1, 2), _code) for column in CODE_COLUMNS},
+    **{column: _either(_one_of(1, 2, CODE_MAX), _code) for column in CODE_COLUMNS},
     "VisitorType": _one_of(*VISITOR_TYPES),
     "Weekend": _one_of(True, False),
 }

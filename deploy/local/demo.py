@@ -24,13 +24,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.json_schema import JSONSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
 from report import MetricsRecorder, draw_report  # deploy/local/report.py, beside this script
 from tqdm import tqdm
 
 from consumer.replay import KeyValue, free_port, produce_messages, read_topic
-from contract.frame import dataset_row_to_event_dict
+from contract.__main__ import schema_text
 from contract.manifest import MANIFEST_NAME, artifact_name
 from contract.pipeline import VARIANTS
+from contract.schema import LABEL_COLUMN
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
@@ -195,19 +199,30 @@ def malformed_messages(count: int, good: dict[str, object]) -> list[KeyValue]:
     return [(f"malformed-{i}".encode(), kinds[i % len(kinds)]) for i in range(count)]
 
 
-def dataset_messages(data: str, malformed: int) -> list[KeyValue]:
-    frame = pd.read_csv(data)
-    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    events = []
-    for row in frame.to_dict(orient="records"):
-        event = dataset_row_to_event_dict(row, session_id=f"demo-{uuid.uuid4().hex[:12]}")
-        event["event_time"] = now
-        events.append(event)
+def dataset_messages(data: str, malformed: int, framed_every: int = 10) -> list[KeyValue]:
+    """The dataset's rows as a pandas producer sends them, every `framed_every`-th one framed.
+
+    `frame.to_json` writes the count columns as floats (`3.0`: pandas reads them as float64
+    because 14 rows are empty) and empty cells as null. Every `framed_every`-th row goes
+    through confluent-kafka's `JSONSerializer` (a `mock://` registry: no registry server here),
+    which validates it against the published schema and adds the Schema Registry header.
+    """
+    frame = pd.read_csv(data).drop(columns=[LABEL_COLUMN])
+    frame.insert(0, "session_id", [f"demo-{uuid.uuid4().hex[:12]}" for _ in range(len(frame))])
+    frame["event_time"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    rows = [json.loads(line) for line in frame.to_json(orient="records", lines=True).splitlines()]
+    registry = SchemaRegistryClient.new_client({"url": "mock://demo"})
+    serializer = JSONSerializer(schema_text(), registry)
+    context = SerializationContext("sessions", MessageField.VALUE)
     messages: list[KeyValue] = [
-        (str(e["session_id"]).encode(), json.dumps(e).encode()) for e in events
+        (
+            str(row["session_id"]).encode(),
+            serializer(row, context) if i % framed_every == 0 else json.dumps(row).encode(),
+        )
+        for i, row in enumerate(rows)
     ]
     step = max(1, len(messages) // max(1, malformed))
-    for i, bad in enumerate(malformed_messages(malformed, events[0])):
+    for i, bad in enumerate(malformed_messages(malformed, rows[0])):
         messages.insert(min(len(messages), (i + 1) * step), bad)
     return messages
 

@@ -46,7 +46,7 @@ def poison_catalogue() -> list[tuple[str, bytes | None, str]]:
         ("missing feature", without("Region"), "missing"),
         ("wrong type: string for a count", event(ProductRelated="many"), "int_type"),
         ("wrong type: numeric string", event(Administrative="3"), "int_type"),
-        ("wrong type: float for a count", event(Administrative=3.0), "int_type"),
+        ("wrong type: fractional count", event(Administrative=3.5), "int_type"),
         ("wrong type: bool for a code", event(Browser=True), "int_type"),
         ("wrong type: string for a bool", event(Weekend="true"), "bool_type"),
         ("null where not nullable", event(PageValues=None), "float_type"),
@@ -73,8 +73,10 @@ def poison_catalogue() -> list[tuple[str, bytes | None, str]]:
             literal("PageValues", "[" * 100_000 + "]" * 100_000),
             "invalid_json",
         ),
-        # The contract bounds codes below only; this one passes validation and fails in scoring.
-        ("code over int64", event(Region=10**30), "scoring_failed"),
+        # Every number the model reads has an upper bound: this is rejected before scoring.
+        ("code over int64", event(Region=10**30), "less_than_equal"),
+        ("duration 1e308", event(ProductRelated_Duration=1e308), "less_than_equal"),
+        ("invisible session_id", event(session_id="\u200b\u2060\ufeff"), "string_blank"),
     ]
 
 
@@ -84,7 +86,8 @@ def test_poison_catalogue_is_dead_lettered_and_every_valid_event_scored(
     started = time.monotonic()
     catalogue = poison_catalogue()
     assert len(catalogue) >= 25
-    valid = synthetic_events(400, seed=109, prefix="ok")
+    valid = synthetic_events(450, seed=109, prefix="ok")
+    assert len(catalogue) <= len(valid) // 10, "every poison needs a slot after ten valid events"
     messages: list[tuple[bytes | None, bytes | None]] = []
     keyless = {str(valid[i]["session_id"]) for i in range(0, len(valid), 50)}
     for i, event in enumerate(valid):

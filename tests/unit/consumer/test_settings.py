@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from consumer.errors import SettingsError
+from consumer.framing import Framing
 from consumer.settings import load_settings
 
 BASE = {"MODEL_URI": "/models/b1/best_model_full.joblib", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
@@ -18,6 +19,14 @@ def test_defaults_and_required_values() -> None:
     assert settings.input_topic == "sessions"
     assert settings.model_path == Path("/models/b1/best_model_full.joblib")
     assert settings.librdkafka_properties() == {}
+
+
+def test_input_format_and_schema_ids_make_the_framing() -> None:
+    assert load_settings(BASE).framing == Framing("auto", None)
+    settings = load_settings(
+        {**BASE, "INPUT_FORMAT": "schema_registry_json", "SCHEMA_REGISTRY_SCHEMA_IDS": "7, 12"}
+    )
+    assert settings.framing == Framing("schema_registry_json", frozenset({7, 12}))
 
 
 def test_file_uri_is_a_path() -> None:
@@ -60,6 +69,10 @@ def test_missing_secret_file_names_the_variable(tmp_path: Path) -> None:
         ("MODEL_URI", "s3://bucket/model.joblib"),
         ("OUTPUT_TOPIC", "sessions"),
         ("KAFKA_ENABLE_AUTO_COMMIT", "false"),
+        ("INPUT_FORMAT", "avro"),
+        ("SCHEMA_REGISTRY_SCHEMA_IDS", ""),
+        ("SCHEMA_REGISTRY_SCHEMA_IDS", "1,two"),
+        ("SCHEMA_REGISTRY_SCHEMA_IDS", "-1"),
     ],
 )
 def test_bad_setting_names_its_variable(variable: str, value: str) -> None:
