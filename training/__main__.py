@@ -47,6 +47,13 @@ def _parser(variants: Sequence[str], families: Sequence[str]) -> argparse.Argume
         default=",".join(families),
         help=f"comma-separated estimator families to search (default: {','.join(families)})",
     )
+    parser.add_argument(
+        "--threshold-rule",
+        default="f1",
+        help="how the decision threshold is chosen on out-of-fold predictions: f1 (default), "
+        "precision=<p> (the most recall with precision >= p) or cost=<fp>:<fn> (the lowest "
+        "cost of false positives and false negatives)",
+    )
     parser.add_argument("--table", default=None, help="table name when --data is SQLite")
     parser.add_argument(
         "--n-jobs", type=_positive_int, default=2, help="parallel workers (default 2, max 2)"
@@ -82,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from contract.pipeline import VARIANTS, Variant
     from training.artifact import BuildExistsError
     from training.data import DataError
+    from training.evaluate import ThresholdRule
     from training.job import TrainConfig, run_training
     from training.search import FAMILIES
 
@@ -94,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     requested = _choices(parser, "--variants", args.variants, VARIANTS)
     families = _choices(parser, "--families", args.families, FAMILIES)
+    try:
+        rule = ThresholdRule.parse(args.threshold_rule)
+    except ValueError as exc:
+        parser.error(f"--threshold-rule: {exc}")
     config = TrainConfig(
         data=args.data,
         out=args.out,
@@ -103,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         table=args.table,
         n_jobs=min(args.n_jobs, 2),
         families=families,
+        threshold_rule=rule,
     )
     try:
         result = run_training(config)
