@@ -17,6 +17,7 @@ from types import FrameType
 from confluent_kafka import KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
+from consumer.drift import drift_sentinel
 from consumer.errors import ConsumerError, GateError, SettingsError
 from consumer.gates import load_checked_model
 from consumer.health import HealthServer, HealthState
@@ -77,7 +78,8 @@ def serve(settings: Settings) -> int:
     try:
         if settings.processing_guarantee == "exactly_once":
             _init_transactions(producer, stop)
-        loop = ScoringLoop(settings, scorer, producer, publisher, metrics, health)
+        drift = drift_sentinel(settings, metrics, info.threshold)
+        loop = ScoringLoop(settings, scorer, producer, publisher, metrics, health, drift)
         logger.info(
             "scoring input=%s output=%s dlq=%s group=%s guarantee=%s",
             settings.input_topic,

@@ -26,7 +26,9 @@ from confluent_kafka import (
 )
 
 from consumer.decode import MessageLike, Rejection, decode_batch
+from consumer.drift import DriftSentinel
 from consumer.errors import ConsumerError, PublishError
+from consumer.fastpath import event_columns
 from consumer.health import HealthState
 from consumer.kafka import consumer_config, records_only
 from consumer.metrics import ScorerMetrics
@@ -78,7 +80,9 @@ class ScoringLoop:
         publisher: Publisher,
         metrics: ScorerMetrics,
         health: HealthState,
+        drift: DriftSentinel | None = None,
     ) -> None:
+        self._drift = drift
         self._settings = settings
         self._scorer = scorer
         self._producer = producer
@@ -211,6 +215,8 @@ class ScoringLoop:
             events = [e for i, e in enumerate(events) if i not in failed]
             scored_messages = [m for i, m in enumerate(scored_messages) if i not in failed]
             probabilities = probabilities[[i not in failed for i in range(len(probabilities))]]
+        if self._drift is not None and events:
+            self._drift.observe(event_columns(events), probabilities)
         records = output_records(
             events, scored_messages, probabilities, self._scorer.info, rfc3339_now()
         )

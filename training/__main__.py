@@ -1,6 +1,8 @@
 """``python -m training`` / ``shopper-train``: train both variants into a new immutable build.
 
 Prints ``MODEL_URI=file:///.../best_model_<variant>.joblib`` for each artifact at the end.
+``python -m training drift --build <dir> --data <new data>`` writes a drift report instead
+(``training.drift``).
 """
 
 from __future__ import annotations
@@ -84,6 +86,11 @@ def _choices(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["drift"]:
+        from training.drift import main as drift_main
+
+        return drift_main(arguments[1:])
     # Heavy imports (scikit-learn, xgboost, matplotlib) only once the CLI actually runs.
     from contract.errors import ContractError
     from contract.pipeline import VARIANTS, Variant
@@ -94,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.search import FAMILIES
 
     parser = _parser(VARIANTS, FAMILIES)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     logging.basicConfig(
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
