@@ -6,6 +6,9 @@ tests/unit/training/test_real_data.py.
 
 from __future__ import annotations
 
+import json
+import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -13,8 +16,9 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumer.drift import DriftSentinel
+from consumer.drift import DriftSentinel, drift_sentinel
 from consumer.metrics import ScorerMetrics
+from consumer.settings import Settings
 from contract.manifest import ReferenceProfile
 from contract.profile import reference_profile
 from contract.schema import FEATURE_COLUMNS
@@ -108,3 +112,50 @@ def test_null_ratio_counts_nulls_in_the_window(
     base = float(stream.iloc[:2000]["ExitRates"].isna().mean())
     assert snapshot.null_ratio["ExitRates"] == pytest.approx(0.3, abs=base + 1e-9)
     assert snapshot.null_ratio["PageValues"] == 0.0
+
+
+def _build(root: Path, profile: ReferenceProfile | None) -> Path:
+    """A build directory whose manifest lists one artifact, with or without a profile."""
+    metrics = {"roc_auc": 0.9, "pr_auc": 0.7, "f1": 0.6, "precision": 0.6, "recall": 0.6,
+               "brier": 0.1}  # fmt: skip
+    entry: dict[str, Any] = {
+        "variant": "full", "sha256": "0" * 64, "size_bytes": 1, "estimator": "X",
+        "best_params": {}, "required_columns": list(FEATURE_COLUMNS), "threshold": 0.5,
+        "metrics": {"test": metrics, "cv": metrics},
+        "golden": [{"event": {"session_id": "g"}, "probability": 0.5}],
+    }  # fmt: skip
+    if profile is not None:
+        entry["profile"] = profile.model_dump(mode="json")
+    manifest = {
+        "build_id": "b", "created_at": "2026-11-26T15:15:00Z", "git_sha": "unknown",
+        "contract_version": "1.0.0", "python": "3.11", "libraries": {},
+        "data": {"uri": "x.csv", "sha256": "0" * 64, "rows_raw": 10, "rows_deduplicated": 9,
+                 "rows_train": 7, "rows_test": 2, "positive_rate": 0.2},
+        "split": {"seed": 1, "test_size": 0.2, "stratified": True},
+        "artifacts": {"best_model_full.joblib": entry},
+    }  # fmt: skip
+    root.mkdir()
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    (root / "best_model_full.joblib").write_bytes(b"x")
+    return root / "best_model_full.joblib"
+
+
+def test_sentinel_is_built_from_the_manifest_and_stays_off_without_a_profile(
+    reference: tuple[ReferenceProfile, pd.DataFrame],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    profile, _ = reference
+    metrics = ScorerMetrics.create(CollectorRegistry())
+    with_profile = _build(tmp_path / "new", profile)
+    settings = Settings.model_construct(model_uri=str(with_profile), drift_window_events=300)
+    sentinel = drift_sentinel(settings, metrics, 0.5)
+    assert sentinel is not None
+    assert sentinel.features == list(FEATURE_COLUMNS)
+    old = _build(tmp_path / "old", None)
+    with caplog.at_level(logging.INFO, logger="consumer.drift"):
+        assert drift_sentinel(Settings.model_construct(model_uri=str(old)), metrics, 0.5) is None
+        off = Settings.model_construct(model_uri=str(with_profile), drift_enabled=False)
+        assert drift_sentinel(off, metrics, 0.5) is None
+    assert "no reference profile" in caplog.text
+    assert "DRIFT_ENABLED=false" in caplog.text
