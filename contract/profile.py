@@ -45,6 +45,7 @@ CATEGORICAL_FEATURES: Final[frozenset[str]] = frozenset(
 MIN_CATEGORY_SHARE: Final[float] = 0.01
 PSI_FLOOR: Final[float] = 1e-4
 _DECILES: Final = np.linspace(0.1, 0.9, 9)
+_MAX_TABLE: Final[int] = 10_000  # the largest code looked up in a table
 _MAX_CACHED: Final[int] = 1000  # raw category values remembered per feature (codes are unbounded)
 IntArray = npt.NDArray[np.int64]
 
@@ -82,9 +83,10 @@ def _numeric_bins(values: npt.ArrayLike, edges: npt.NDArray[np.float64]) -> tupl
     """Bin index of every non-null value, and the number of nulls."""
     array = np.asarray(values, dtype=np.float64)
     nulls = np.isnan(array)
-    n_null = int(nulls.sum())
-    present = array[~nulls] if n_null else array
-    return np.searchsorted(edges, present, side="left").astype(np.int64), n_null
+    n_null = int(np.count_nonzero(nulls))
+    if n_null:
+        array = array[~nulls]
+    return edges.searchsorted(array, side="left"), n_null
 
 
 def numeric_profile(values: npt.ArrayLike) -> NumericProfile:
@@ -135,6 +137,20 @@ def feature_profile(name: str, values: Any) -> FeatureProfile:
     return numeric_profile(values)
 
 
+def _integer_table(categories: list[str], offset: int) -> IntArray | None:
+    """For categories that are all small integers (codes) or booleans: slot of every value
+    ``0..max+1`` (the last one, and any larger value, is "other"); None otherwise."""
+    numbers = {"True": 1, "False": 0}
+    values = [numbers.get(key, int(key) if key.isdigit() else -1) for key in categories]
+    if any(value < 0 or value > _MAX_TABLE for value in values):
+        return None
+    other = offset + len(categories)
+    table = np.full(max(values, default=0) + 2, other, dtype=np.int64)
+    for i, value in enumerate(values):
+        table[value] = offset + i
+    return table
+
+
 def reference_profile(
     features: Mapping[str, Any],
     positive_rate: float,
@@ -167,6 +183,7 @@ class ProfileBinner:
         self.null_slot: dict[str, int] = {}
         self._edges: dict[str, npt.NDArray[np.float64]] = {}
         self._slots: dict[str, dict[Any, int]] = {}
+        self._tables: dict[str, IntArray] = {}
         offset = 0
         for name, feature in profile.features.items():
             width = len(feature.fractions)
@@ -176,6 +193,9 @@ class ProfileBinner:
                 self._edges[name] = np.asarray(feature.edges, dtype=np.float64)
             else:
                 self._slots[name] = {key: offset + i for i, key in enumerate(feature.categories)}
+                table = _integer_table(feature.categories, offset)
+                if table is not None:
+                    self._tables[name] = table
             offset += width + 1
         width = len(profile.prediction.fractions)
         self.prediction_slice = slice(offset, offset + width)
@@ -193,6 +213,12 @@ class ProfileBinner:
                 bins, n_null = _numeric_bins(values, self._edges[name])
                 parts.append(bins + self.slices[name].start)
                 out[self.null_slot[name]] += n_null
+                continue
+            table = self._tables.get(name)
+            if table is not None and getattr(values, "dtype", np.dtype(object)).kind in "biu":
+                # integer codes and booleans: one table lookup per value, no Python loop
+                codes = np.maximum(np.asarray(values).astype(np.int64), 0)
+                parts.append(table[np.minimum(codes, len(table) - 1)])
             else:
                 self._count_categories(name, values, out)
         bins, _ = _numeric_bins(probabilities, self._prediction_edges)
