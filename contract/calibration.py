@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import cross_val_predict
+from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["METHODS", "CalibratedClassifier", "CalibrationMap", "Method", "fit_map"]
 
@@ -114,9 +115,11 @@ class CalibratedClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc
 
     def calibrate(self, scores: npt.ArrayLike) -> FloatArray:
         """The calibrated probability of each positive-class score of the inner estimator."""
+        check_is_fitted(self, "map_")
         return self.map_(scores)
 
     def predict_proba(self, X: Any) -> FloatArray:
+        check_is_fitted(self, "estimator_")
         positive = self.calibrate(self.estimator_.predict_proba(X)[:, 1])
         return np.column_stack([1.0 - positive, positive])
 
