@@ -17,14 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from prometheus_client import CollectorRegistry
 
 from benchmarks.measure import REPO
 from benchmarks.workload import generate_payloads
 from consumer.decode import decode_batch
+from consumer.drift import DriftSentinel
 from consumer.gates import load_checked_model
+from consumer.metrics import ScorerMetrics
 from consumer.publish import output_records, rfc3339_now
 from consumer.settings import Settings
 from contract.frame import event_columns
+from contract.manifest import read_manifest
 
 logger = logging.getLogger("benchmarks.stages")
 
@@ -112,6 +116,17 @@ def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[S
             ),
         ),
     ]
+    path = Settings.model_construct(model_uri=model_uri).model_path
+    profile = read_manifest(path.parent).artifacts[path.name].profile
+    if profile is not None:  # the drift sentinel, gauges included, on the columns scoring built
+        metrics = ScorerMetrics.create(CollectorRegistry())
+        sentinel = DriftSentinel(profile, scorer.info.threshold, metrics, 10_000, 1_000)
+        stages.append(
+            (
+                "drift sentinel (DriftSentinel.observe)",
+                lambda i: sentinel.observe(columns[i], probabilities[i]),
+            )
+        )
     return [StageCost(name, _best_per_event(each(step), events, repeat)) for name, step in stages]
 
 

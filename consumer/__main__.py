@@ -18,6 +18,7 @@ from confluent_kafka import Consumer, KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
 from consumer.delivery import Publisher
+from consumer.drift import drift_sentinel
 from consumer.errors import ConsumerError, GateError, SettingsError
 from consumer.gates import load_checked_model
 from consumer.health import HealthServer, HealthState
@@ -89,8 +90,9 @@ def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
         if settings.processing_guarantee == "exactly_once":
             init_transactions(producer, stop)
         consumer = Consumer(consumer_config(settings, events.on_error, events.on_stats))
+        drift = drift_sentinel(settings, metrics, info.threshold)
         loop = ScoringLoop(
-            settings, scorer, consumer, producer, publisher, metrics, health, events, tracing
+            settings, scorer, consumer, producer, publisher, metrics, health, events, tracing, drift
         )
         logger.info(
             "scoring input=%s output=%s dlq=%s group=%s guarantee=%s",

@@ -11,13 +11,16 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from consumer.decode import AUTO_FRAMING, MessageLike, Rejection, decode_batch
 from consumer.framing import Framing
 from consumer.publish import output_records
 from consumer.scoring import Scorer, score_isolating_failures
+from contract.frame import event_columns, select_rows
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +31,9 @@ class BatchResult:
     records: list[bytes]
     scored: list[MessageLike]
     rejections: list[Rejection]
+    columns: dict[str, Any]
+    """The raw columns of the scored events (`contract.frame.event_columns`), for observers."""
+    probabilities: npt.NDArray[np.float64]
     decode_seconds: float
     score_seconds: float
 
@@ -43,7 +49,8 @@ def process_batch(
     started = time.perf_counter()
     decoded = decode_batch(messages, max_message_bytes, framing)
     decoded_at = time.perf_counter()
-    probabilities, failures = score_isolating_failures(scorer, decoded.events)
+    columns = event_columns(decoded.events)
+    probabilities, failures = score_isolating_failures(scorer, decoded.events, columns)
     events, scored, rejections = decoded.events, decoded.messages, list(decoded.rejections)
     if failures:
         failed = dict(failures)
@@ -54,7 +61,14 @@ def process_batch(
         events = [events[i] for i in kept]
         scored = [scored[i] for i in kept]
         probabilities = probabilities[np.asarray(kept, dtype=np.intp)]
+        columns = select_rows(columns, kept)
     records = output_records(events, scored, probabilities, scorer.info, scored_at)
     return BatchResult(
-        records, scored, rejections, decoded_at - started, time.perf_counter() - decoded_at
+        records,
+        scored,
+        rejections,
+        columns,
+        probabilities,
+        decoded_at - started,
+        time.perf_counter() - decoded_at,
     )

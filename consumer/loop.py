@@ -23,6 +23,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 
 from consumer.batch import BatchResult, process_batch
 from consumer.delivery import Publisher
+from consumer.drift import DriftSentinel
 from consumer.errors import ConsumerError, PublishError
 from consumer.health import HealthState
 from consumer.inflight import InFlight, PendingBatch, Position
@@ -59,7 +60,9 @@ class ScoringLoop:
         health: HealthState,
         events: ClientEvents,
         tracing: BatchTracing | None = None,
+        drift: DriftSentinel | None = None,
     ) -> None:
+        self._drift = drift
         self._settings = settings
         self._tracing = tracing or BatchTracing()
         self._scorer = scorer
@@ -164,6 +167,8 @@ class ScoringLoop:
         self._metrics.observe_stage("decode", result.decode_seconds)
         self._metrics.observe_stage("score", result.score_seconds)
         self._metrics.set_scoring_path(self._scorer.path)
+        if self._drift is not None and result.scored:
+            self._drift.observe(result.columns, result.probabilities)
         sources = [*result.scored, *(r.message for r in result.rejections)]
         batch = PendingBatch(messages, sources, len(result.records))
         try:

@@ -26,6 +26,13 @@ METRIC_NAMES = (
     "scorer_producer_queue_full_total",
     "scorer_transactions_aborted_total",
     "scorer_scoring_path",
+    "scorer_feature_drift_psi",
+    "scorer_prediction_drift_psi",
+    "scorer_feature_null_ratio",
+    "scorer_mean_probability",
+    "scorer_positive_label_ratio",
+    "scorer_drift_window_events",
+    "scorer_drift_reference",
 )
 
 _BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
@@ -49,6 +56,14 @@ class ScorerMetrics:
     producer_queue_full: Counter
     transactions_aborted: Counter
     scoring_path: Gauge
+    # The drift sentinel (consumer.drift), over its window of recent events.
+    feature_drift_psi: Gauge
+    prediction_drift_psi: Gauge
+    feature_null_ratio: Gauge
+    mean_probability: Gauge
+    positive_label_ratio: Gauge
+    drift_window_events: Gauge
+    drift_reference: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ScorerMetrics:
@@ -124,6 +139,46 @@ class ScorerMetrics:
                 "Which scoring path serves (1): the verified fast path `compiled`, or the "
                 "`pipeline` itself (slower; the fast path failed its check or at scoring).",
                 ["path"],
+                registry=registry,
+            ),
+            feature_drift_psi=Gauge(
+                "scorer_feature_drift_psi",
+                "Population stability index of a raw feature in the drift window vs training.",
+                ["feature"],
+                registry=registry,
+            ),
+            prediction_drift_psi=Gauge(
+                "scorer_prediction_drift_psi",
+                "Population stability index of the probability in the drift window vs the "
+                "build's test split.",
+                registry=registry,
+            ),
+            feature_null_ratio=Gauge(
+                "scorer_feature_null_ratio",
+                "Share of events in the drift window whose feature is null.",
+                ["feature"],
+                registry=registry,
+            ),
+            mean_probability=Gauge(
+                "scorer_mean_probability",
+                "Mean probability over the drift window.",
+                registry=registry,
+            ),
+            positive_label_ratio=Gauge(
+                "scorer_positive_label_ratio",
+                "Share of events in the drift window labelled positive (probability >= threshold).",
+                registry=registry,
+            ),
+            drift_window_events=Gauge(
+                "scorer_drift_window_events",
+                "Events in the drift window at its last refresh.",
+                registry=registry,
+            ),
+            drift_reference=Gauge(
+                "scorer_drift_reference",
+                "The build's reference values: positive_label_ratio and mean_probability on its "
+                "test split.",
+                ["quantity"],
                 registry=registry,
             ),
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,8 +12,8 @@ import numpy.typing as npt
 
 from consumer.fastpath import FastPipeline, NotCompilable, compile_verified
 from consumer.metrics import ScoringPath
-from contract.frame import event_columns, events_to_frame
-from contract.schema import SessionEvent
+from contract.frame import columns_to_frame, event_columns
+from contract.schema import FEATURE_COLUMNS, SessionEvent
 
 logger = logging.getLogger(__name__)
 
@@ -65,29 +65,34 @@ class Scorer:
 
     def score(self, events: Sequence[SessionEvent]) -> npt.NDArray[np.float64]:
         """Probability of a purchase for each event, in the events' order."""
-        if not events:
+        return self.score_columns(event_columns(events))
+
+    def score_columns(self, columns: Mapping[str, Any]) -> npt.NDArray[np.float64]:
+        """Probability of a purchase for each row of raw columns (`event_columns` output)."""
+        if not len(columns[FEATURE_COLUMNS[0]]):
             return np.empty(0, dtype=np.float64)
         if self._compiled is not None:
             try:
-                return self._compiled.predict_proba(event_columns(events))
+                return self._compiled.predict_proba(columns)
             except Exception:  # the verified path met something new: the reference decides
                 logger.exception("compiled scoring path failed; using the pipeline from now on")
                 self._compiled = None
-        frame = events_to_frame(events)
-        probabilities = self._pipeline.predict_proba(frame)[:, 1]
+        probabilities = self._pipeline.predict_proba(columns_to_frame(columns))[:, 1]
         return np.asarray(probabilities, dtype=np.float64)
 
 
 def score_isolating_failures(
-    scorer: Scorer, events: Sequence[SessionEvent]
+    scorer: Scorer, events: Sequence[SessionEvent], columns: Mapping[str, Any] | None = None
 ) -> tuple[npt.NDArray[np.float64], list[tuple[int, str]]]:
-    """Score a batch; if the batched call fails, score one by one to find the culprits.
+    """Score a batch (its raw `columns`, when the caller has them already); if the batched call
+    fails, score one by one to find the culprits.
 
     Returns the probabilities of the events that scored (NaN marks a failed one) and the
     index and reason of each event that could not be scored, for the dead-letter topic.
     """
     try:
-        return _finite_or_raise(scorer.score(events)), []
+        batch = event_columns(events) if columns is None else columns
+        return _finite_or_raise(scorer.score_columns(batch)), []
     except Exception:  # a validated event must never take the batch down; isolate it
         logger.exception("batched scoring failed; retrying events one by one")
     probabilities = np.full(len(events), np.nan, dtype=np.float64)

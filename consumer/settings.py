@@ -98,6 +98,15 @@ class Settings(BaseSettings):
         default=None,
         description="Comma-separated schema ids accepted in framed values; unset accepts any.",
     )
+    drift_enabled: bool = Field(
+        default=True, description="Run the drift sentinel (needs a build with a reference profile)."
+    )
+    drift_window_events: int = Field(
+        default=10_000, ge=100, le=10_000_000, description="Events in the drift window."
+    )
+    drift_refresh_events: int = Field(
+        default=1_000, ge=1, description="Drift figures are recomputed every this many events."
+    )
     log_format: Literal["json", "text"] = "json"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     kafka_properties: dict[str, SecretStr] = Field(

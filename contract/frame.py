@@ -72,13 +72,29 @@ def event_columns(events: Sequence[SessionEvent]) -> dict[str, Any]:
     return columns
 
 
+def select_rows(columns: Mapping[str, Any], rows: Sequence[int]) -> dict[str, Any]:
+    """The raw columns of the given rows only, in their order."""
+    index = np.asarray(rows, dtype=np.intp)
+    return {
+        name: tuple(values[i] for i in rows) if isinstance(values, tuple) else values[index]
+        for name, values in columns.items()
+    }
+
+
+def columns_to_frame(columns: Mapping[str, Any]) -> pd.DataFrame:
+    """The raw frame of `event_columns` output: `FEATURE_COLUMNS`, dtypes `FRAME_DTYPES`."""
+    data = {
+        name: pd.array(list(columns[name]), dtype="str")
+        if FRAME_DTYPES[name] == "str"
+        else columns[name]
+        for name in FEATURE_COLUMNS
+    }
+    return pd.DataFrame(data, columns=list(FEATURE_COLUMNS))
+
+
 def events_to_frame(events: Sequence[SessionEvent]) -> pd.DataFrame:
     """One row per event, columns exactly `FEATURE_COLUMNS`, dtypes `FRAME_DTYPES` (None -> NaN)."""
-    columns = event_columns(events)
-    for name, dtype in FRAME_DTYPES.items():
-        if dtype == "str":
-            columns[name] = pd.array(list(columns[name]), dtype="str")
-    return pd.DataFrame(columns, columns=list(FEATURE_COLUMNS))
+    return columns_to_frame(event_columns(events))
 
 
 def _to_bool(column: str, value: object) -> bool:

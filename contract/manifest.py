@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -24,12 +24,17 @@ __all__ = [
     "MANIFEST_NAME",
     "RECORDED_LIBRARIES",
     "ArtifactEntry",
+    "CategoricalProfile",
     "DataInfo",
+    "FeatureProfile",
     "GoldenRow",
     "Manifest",
     "ManifestError",
     "Metrics",
     "MetricsPair",
+    "NumericProfile",
+    "ReferenceProfile",
+    "ReliabilityPoint",
     "SplitInfo",
     "artifact_name",
     "library_versions",
@@ -66,8 +71,19 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="allow", frozen=True)
 
 
+class ReliabilityPoint(_Model):
+    """One quantile bin of the reliability curve."""
+
+    mean_probability: float
+    positive_rate: float = Field(description="share of purchases among the bin's events")
+    n: int
+
+
 class Metrics(_Model):
-    """Binary-classification metrics; the thresholded ones use the artifact's ``threshold``."""
+    """Binary-classification metrics; the thresholded ones use the artifact's ``threshold``.
+
+    ``log_loss``, ``ece`` and ``reliability`` are absent from builds older than calibration.
+    """
 
     roc_auc: float
     pr_auc: float = Field(description="average precision (area under the PR curve)")
@@ -75,6 +91,11 @@ class Metrics(_Model):
     precision: float
     recall: float
     brier: float
+    log_loss: float | None = None
+    ece: float | None = Field(
+        default=None, description="expected calibration error over 10 quantile bins"
+    )
+    reliability: list[ReliabilityPoint] | None = None
 
 
 class MetricsPair(_Model):
@@ -89,6 +110,42 @@ class GoldenRow(_Model):
     probability: float
 
 
+class NumericProfile(_Model):
+    """A numeric value's training distribution: right-closed bins ``(-inf, e0], (e0, e1], ...,
+    (e_last, inf)`` between the distinct deciles ``edges``, and the share of the non-null
+    values in each (``len(edges) + 1`` fractions)."""
+
+    kind: Literal["numeric"] = "numeric"
+    null_rate: float
+    edges: list[float]
+    fractions: list[float]
+
+
+class CategoricalProfile(_Model):
+    """A categorical value's training distribution: the frequent ``categories`` (as strings)
+    and their shares, then the share of every other value (``len(categories) + 1`` fractions)."""
+
+    kind: Literal["categorical"] = "categorical"
+    null_rate: float
+    categories: list[str]
+    fractions: list[float]
+
+
+FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discriminator="kind")]
+
+
+class ReferenceProfile(_Model):
+    """What the stream is compared with to detect drift (``consumer.drift``)."""
+
+    features: dict[str, FeatureProfile] = Field(description="per raw feature, training split")
+    prediction: NumericProfile = Field(description="the probability on the test split")
+    positive_rate: float = Field(description="share of purchases in the training split")
+    positive_label_rate: float = Field(
+        description="share of test-split events at or above the threshold"
+    )
+    mean_probability: float = Field(description="mean probability on the test split")
+
+
 class ArtifactEntry(_Model):
     variant: str
     sha256: str
@@ -99,6 +156,15 @@ class ArtifactEntry(_Model):
     threshold: float = Field(description="predict a purchase when probability >= threshold")
     metrics: MetricsPair
     golden: list[GoldenRow]
+    threshold_rule: str | None = Field(
+        default=None, description="f1, precision=<p> or cost=<fp>:<fn>; absent before calibration"
+    )
+    calibration: dict[str, Any] | None = Field(
+        default=None, description="chosen method and every candidate's CV scores"
+    )
+    profile: ReferenceProfile | None = Field(
+        default=None, description="reference for drift; absent in older builds (no sentinel)"
+    )
 
 
 class DataInfo(_Model):

@@ -7,6 +7,7 @@ Subcommands (``train`` is the default, so ``python -m training --data ... --out 
     python -m training [train] --data FILE --out REGISTRY [--signing-key FILE]
     python -m training keygen --private-key FILE --public-key FILE
     python -m training sign --build DIR_OR_URI [--signing-key FILE]
+    python -m training drift --build DIR --data NEW_DATA   (a drift report: training.drift)
 """
 
 from __future__ import annotations
@@ -103,6 +104,13 @@ def _add_train(
         default=",".join(families),
         help=f"comma-separated estimator families to search (default: {','.join(families)})",
     )
+    parser.add_argument(
+        "--threshold-rule",
+        default="f1",
+        help="how the decision threshold is chosen on out-of-fold predictions: f1 (default), "
+        "precision=<p> (the most recall with precision >= p) or cost=<fp>:<fn> (the lowest "
+        "cost of false positives and false negatives)",
+    )
     parser.add_argument("--table", default=None, help="table name when --data is SQLite")
     parser.add_argument(
         "--n-jobs",
@@ -138,6 +146,10 @@ def _choices(
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["drift"]:
+        from training.drift import main as drift_main
+
+        return drift_main(arguments[1:])
     if not arguments or arguments[0] not in (*COMMANDS, "-h", "--help"):
         arguments.insert(0, DEFAULT_COMMAND)
     variants: Sequence[str] = ()
@@ -198,12 +210,17 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     from training.artifact import BuildExistsError
     from training.cpus import usable_cpus
     from training.data import DataError
+    from training.evaluate import ThresholdRule
     from training.job import TrainConfig, run_training
     from training.search import FAMILIES
 
     cpus = usable_cpus()
     requested = _choices(parser, "--variants", args.variants, VARIANTS)
     families = _choices(parser, "--families", args.families, FAMILIES)
+    try:
+        rule = ThresholdRule.parse(args.threshold_rule)
+    except ValueError as exc:
+        parser.error(f"--threshold-rule: {exc}")
     config = TrainConfig(
         data=args.data,
         out=args.out,
@@ -213,6 +230,7 @@ def _train(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         table=args.table,
         n_jobs=min(args.n_jobs or cpus, cpus),
         families=families,
+        threshold_rule=rule,
     )
     try:
         # The key is read before training, so a bad key fails in seconds, not after the search.

@@ -64,8 +64,9 @@ class LoadedData:
     format: Format
 
 
-def load_sessions(uri: str, table: str | None = None) -> LoadedData:
-    """Read the sessions table from ``uri`` (see the module docstring for the forms)."""
+def load_sessions(uri: str, table: str | None = None, require_label: bool = True) -> LoadedData:
+    """Read the sessions table from ``uri`` (see the module docstring for the forms); with
+    ``require_label=False`` a table without ``Revenue`` is accepted too (new, unlabelled data)."""
     parsed = urllib.parse.urlsplit(uri)
     scheme = parsed.scheme.lower()
     if scheme == "sqlite":
@@ -73,7 +74,7 @@ def load_sessions(uri: str, table: str | None = None) -> LoadedData:
         # SQLAlchemy's convention: sqlite:///relative.db, sqlite:////absolute.db
         path = Path(urllib.parse.unquote(parsed.path)[1:])
         raw = _read_path(uri, path)
-        return _finish(uri, raw, "sqlite", table or query_table, path)
+        return _finish(uri, raw, "sqlite", table or query_table, path, require_label)
     local: Path | None
     if scheme in ("http", "https"):
         local, raw = None, _download(uri)
@@ -85,7 +86,7 @@ def load_sessions(uri: str, table: str | None = None) -> LoadedData:
         raw = _read_path(uri, local)
     else:
         raise DataError(uri, f"unsupported scheme {scheme!r} (use a path, file://, http(s)://)")
-    return _finish(uri, raw, _sniff_format(raw), table, local)
+    return _finish(uri, raw, _sniff_format(raw), table, local, require_label)
 
 
 def _read_path(uri: str, path: Path) -> bytes:
@@ -113,7 +114,14 @@ def _sniff_format(raw: bytes) -> Format:
     return "csv"
 
 
-def _finish(uri: str, raw: bytes, fmt: Format, table: str | None, local: Path | None) -> LoadedData:
+def _finish(
+    uri: str,
+    raw: bytes,
+    fmt: Format,
+    table: str | None,
+    local: Path | None,
+    require_label: bool = True,
+) -> LoadedData:
     digest = hashlib.sha256(raw).hexdigest()
     try:
         if fmt == "csv":
@@ -126,7 +134,7 @@ def _finish(uri: str, raw: bytes, fmt: Format, table: str | None, local: Path | 
         raise
     except (ValueError, OSError, sqlite3.Error, pd.errors.ParserError) as exc:
         raise DataError(uri, f"cannot parse as {fmt}: {exc}") from exc
-    frame = _normalise(uri, frame)
+    frame = _normalise(uri, frame, require_label or LABEL_COLUMN in frame.columns)
     logger.info("loaded uri=%s format=%s rows=%d sha256=%s", uri, fmt, len(frame), digest)
     return LoadedData(frame=frame, uri=uri, sha256=digest, format=fmt)
 
@@ -158,15 +166,16 @@ def _query_sqlite(uri: str, path: Path, table: str | None) -> pd.DataFrame:
         return pd.read_sql_query(f'SELECT * FROM "{table}"', conn)
 
 
-def _normalise(uri: str, frame: pd.DataFrame) -> pd.DataFrame:
+def _normalise(uri: str, frame: pd.DataFrame, with_label: bool = True) -> pd.DataFrame:
     """Check the columns and turn boolean columns stored as text or 0/1 into real booleans."""
-    expected = [*FEATURE_COLUMNS, LABEL_COLUMN]
+    expected = [*FEATURE_COLUMNS, LABEL_COLUMN] if with_label else list(FEATURE_COLUMNS)
     missing = [column for column in expected if column not in frame.columns]
     if missing:
         raise DataError(uri, f"missing columns {missing}")
     frame = frame.loc[:, expected].copy()
     for column in _BOOL_COLUMNS:
-        frame[column] = _to_bool(uri, column, frame[column])
+        if column in frame.columns:
+            frame[column] = _to_bool(uri, column, frame[column])
     return frame
 
 

@@ -26,10 +26,11 @@ from contract.errors import ContractError, ContractViolation, violations_from_va
 from contract.frame import dataset_row_to_event_dict, events_to_frame
 from contract.manifest import GOLDEN_TOLERANCE, artifact_name, library_versions, sha256_file
 from contract.pipeline import Variant, required_columns
+from contract.profile import reference_profile
 from contract.schema import CONTRACT_VERSION, SessionEvent
 from training import artifact, report
 from training.data import deduplicate, load_sessions, split_features_label
-from training.evaluate import Evaluation, evaluate
+from training.evaluate import F1_RULE, Evaluation, ThresholdRule, evaluate
 from training.search import FAMILIES, SCORING, SearchResult, run_search
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class TrainConfig:
     folds: int = 5
     families: tuple[str, ...] = FAMILIES
     signing_key: Ed25519PrivateKey | None = None  # signs manifest.json into manifest.sig
+    threshold_rule: ThresholdRule = F1_RULE
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,7 @@ def run_training(config: TrainConfig) -> BuildResult:
             y_test,
             cv,
             n_jobs=config.n_jobs,
+            rule=config.threshold_rule,
         )
         trained.append(_Trained(variant, search, evaluation, time.perf_counter() - t0))
 
@@ -211,8 +214,11 @@ def run_training(config: TrainConfig) -> BuildResult:
             "scoring": SCORING,
             "folds": config.folds,
             "n_iter_per_family": config.n_iter,
-            "threshold_rule": "positive when probability >= threshold; threshold maximises F1 "
-            "on out-of-fold predictions of the training split",
+            "threshold_rule": str(config.threshold_rule),
+            "threshold": "positive when probability >= threshold; the threshold rule is applied "
+            "to calibrated out-of-fold predictions of the training split",
+            "calibration": "lowest CV Brier of: none (class-weighted), unweighted training, "
+            "isotonic or sigmoid map fitted on out-of-fold scores",
         },
         "artifacts": {},
     }
@@ -222,7 +228,7 @@ def run_training(config: TrainConfig) -> BuildResult:
         summaries: list[report.VariantReport] = []
         for item in trained:
             name = artifact_name(item.variant)
-            pipeline = item.search.best_pipeline
+            pipeline = item.evaluation.pipeline
             joblib.dump(pipeline, tmp / name)
             scored = _score_golden(pipeline, golden)
             _check_frame_parity(pipeline, X_test.iloc[golden_rows], scored, item.variant)
@@ -239,6 +245,17 @@ def run_training(config: TrainConfig) -> BuildResult:
                 item.evaluation.oof_proba,
                 item.evaluation.threshold,
                 importances,
+                {
+                    "method": item.evaluation.calibration["method"],
+                    "test": item.evaluation.test,
+                    "cv": item.evaluation.cv,
+                },
+            )
+            profile = reference_profile(
+                {column: X_train[column] for column in columns},
+                float(y_train.mean()),
+                item.evaluation.test_proba,
+                item.evaluation.threshold,
             )
             manifest["artifacts"][name] = {
                 "variant": item.variant,
@@ -249,7 +266,10 @@ def run_training(config: TrainConfig) -> BuildResult:
                 "best_params": item.search.best_params,
                 "required_columns": columns,
                 "threshold": item.evaluation.threshold,
+                "threshold_rule": item.evaluation.threshold_rule,
+                "calibration": item.evaluation.calibration,
                 "metrics": {"test": item.evaluation.test, "cv": item.evaluation.cv},
+                "profile": profile.model_dump(mode="json"),
                 "search": {
                     "best_cv_average_precision_per_family": item.search.family_scores,
                     "candidates": item.search.n_candidates,
@@ -269,6 +289,7 @@ def run_training(config: TrainConfig) -> BuildResult:
                     importances=importances,
                     plots=plots,
                     train_seconds=item.seconds,
+                    calibration=item.evaluation.calibration["method"],
                 )
             )
         manifest["training"]["duration_seconds"] = round(time.perf_counter() - started, 1)

@@ -19,7 +19,6 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from sklearn.calibration import calibration_curve
 from sklearn.inspection import permutation_importance
 from sklearn.metrics import (
     ConfusionMatrixDisplay,
@@ -45,11 +44,12 @@ class VariantReport:
     estimator: str
     family_scores: Mapping[str, float]
     threshold: float
-    cv: Mapping[str, float]
-    test: Mapping[str, float]
+    cv: Mapping[str, Any]
+    test: Mapping[str, Any]
     importances: pd.Series
     plots: Sequence[str]
     train_seconds: float
+    calibration: str
 
 
 def feature_importances(
@@ -87,15 +87,19 @@ def plot_variant(
     oof_proba: np.ndarray,
     threshold: float,
     importances: pd.Series,
+    calibration: Mapping[str, Any],
 ) -> list[str]:
-    """Write the five PNGs for one variant; returns their file names."""
+    """Write the five PNGs for one variant; returns their file names.
+
+    ``calibration`` holds ``method`` and the ``test`` and ``cv`` metrics (with their
+    ``reliability`` points, ``ece`` and ``brier``)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {
         f"{variant}_precision_recall.png": _pr_curve(
             y_test, test_proba, y_train, oof_proba, threshold, variant
         ),
         f"{variant}_roc.png": _roc_curve(y_test, test_proba, y_train, oof_proba, variant),
-        f"{variant}_calibration.png": _calibration(y_test, test_proba, variant),
+        f"{variant}_calibration.png": _calibration(calibration, variant),
         f"{variant}_confusion_matrix.png": _confusion(y_test, test_proba, threshold, variant),
         f"{variant}_feature_importance.png": _importances(importances, variant),
     }
@@ -146,15 +150,24 @@ def _roc_curve(
     return figure
 
 
-def _calibration(y_test: pd.Series, proba: np.ndarray, variant: str) -> Any:
+def _calibration(calibration: Mapping[str, Any], variant: str) -> Any:
+    """The reliability curves (10 quantile bins) of the test split and the OOF predictions."""
     figure, axes = plt.subplots(figsize=(6, 5))
-    observed, predicted = calibration_curve(y_test, proba, n_bins=10, strategy="quantile")
-    axes.plot(predicted, observed, "o-", label="model (test)")
+    for split, style in (("test", "o-"), ("cv", "s--")):
+        metrics = calibration[split]
+        points = metrics["reliability"]
+        axes.plot(
+            [point["mean_probability"] for point in points],
+            [point["positive_rate"] for point in points],
+            style,
+            label=f"{'test' if split == 'test' else 'train OOF'}: ECE {metrics['ece']:.3f}, "
+            f"Brier {metrics['brier']:.3f}",
+        )
     axes.plot([0, 1], [0, 1], ":", color="grey", label="perfect")
     axes.set(
-        xlabel="mean predicted probability",
+        xlabel="mean predicted probability (10 quantile bins)",
         ylabel="observed purchase rate",
-        title=f"Calibration ({variant}, class-weighted training)",
+        title=f"Calibration ({variant}, {calibration['method']})",
     )
     axes.legend(loc="upper left")
     return figure
@@ -197,18 +210,23 @@ def write_summary(
         f"- split: stratified {1 - split['test_size']:.0%}/{split['test_size']:.0%}, seed "
         f"{split['seed']}: {data['rows_train']} train, {data['rows_test']} test",
         "- search: RandomizedSearchCV per estimator family, stratified 5-fold, average "
-        "precision; threshold = F1-max on out-of-fold training predictions; test scored once",
+        "precision; calibration chosen by CV Brier; threshold rule "
+        f"`{manifest['training']['threshold_rule']}` on out-of-fold training predictions; "
+        "test scored once",
         "",
-        "| variant | estimator | threshold | test ROC-AUC | test PR-AUC | test F1 | test "
-        "precision | test recall | test Brier | CV PR-AUC | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| variant | estimator | calibration | threshold | test ROC-AUC | test PR-AUC | test F1 "
+        "| test precision | test recall | test Brier | test ECE | test log loss | CV PR-AUC "
+        "| train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for report in reports:
         t = report.test
         lines.append(
-            f"| {report.variant} | {report.estimator} | {report.threshold:.4f} | "
+            f"| {report.variant} | {report.estimator} | {report.calibration} | "
+            f"{report.threshold:.4f} | "
             f"{t['roc_auc']:.4f} | {t['pr_auc']:.4f} | {t['f1']:.4f} | {t['precision']:.4f} | "
-            f"{t['recall']:.4f} | {t['brier']:.4f} | {report.cv['pr_auc']:.4f} | "
+            f"{t['recall']:.4f} | {t['brier']:.4f} | {t['ece']:.4f} | {t['log_loss']:.4f} | "
+            f"{report.cv['pr_auc']:.4f} | "
             f"{report.train_seconds:.0f} |"
         )
     for report in reports:

@@ -32,6 +32,7 @@ from tqdm import tqdm
 
 from consumer.replay import KeyValue, free_port, produce_messages, read_topic
 from contract.__main__ import schema_text
+from contract.frame import dataset_row_to_event_dict
 from contract.manifest import MANIFEST_NAME, artifact_name
 from contract.pipeline import VARIANTS
 from contract.schema import LABEL_COLUMN
@@ -63,6 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["report"] = draw_report(recorder.stop(), REPORT_PNG)
         summary["metrics"] = metrics_url
         print_summary(summary)
+        replay_drift(bootstrap, topics, args, metrics_url)
         if args.keep_running:
             print(f"\nKept running: {metrics_url}/metrics — press Ctrl-C to stop everything.")
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
@@ -307,6 +309,65 @@ def print_summary(summary: dict[str, object]) -> None:
         print("  " + json.dumps(example))
     if summary["unaccounted"]:
         raise SystemExit(f"{summary['unaccounted']} events are unaccounted for")
+
+
+def replay_drift(
+    bootstrap: str, topics: dict[str, str], args: argparse.Namespace, metrics_url: str
+) -> None:
+    """Print the drift sentinel's reading of the replay, then replay a window of the dataset
+    with PageValues zeroed (a tracking bug) and print the PSI rise."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    def drift() -> tuple[float, dict[str, float], float]:
+        with urllib.request.urlopen(metrics_url + "/metrics", timeout=5) as response:
+            text = response.read().decode()
+        psi, prediction, scored = {}, float("nan"), 0.0
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "scorer_feature_drift_psi":
+                    psi[sample.labels["feature"]] = sample.value
+                elif sample.name == "scorer_prediction_drift_psi":
+                    prediction = sample.value
+                elif sample.name == "scorer_messages_total":
+                    scored += sample.value if sample.labels["outcome"] == "scored" else 0.0
+        return scored, psi, prediction
+
+    scored_before, before, prediction_before = drift()
+    if not before:
+        print("drift               the sentinel is off (DRIFT_ENABLED, or a build without profile)")
+        return
+    worst = max(before, key=lambda name: before[name])
+    print(
+        f"drift               worst feature {worst} PSI {before[worst]:.3f}, prediction PSI "
+        f"{prediction_before:.3f}  (last 10,000 events vs training, < 0.1 is stable; the file"
+        " is in month order, so its last rows are a season the window sees alone)"
+    )
+    # A random 10,000 rows (the file is in month order), PageValues zeroed: nothing else moves.
+    frame = pd.read_csv(args.data)
+    rows = (
+        frame.sample(n=min(10_000, len(frame)), random_state=0)
+        .assign(PageValues=0.0)
+        .to_dict(orient="records")
+    )
+    drifted = [
+        dataset_row_to_event_dict(row, session_id=f"drift-{i}") for i, row in enumerate(rows)
+    ]
+    messages: list[KeyValue] = [
+        (str(e["session_id"]).encode(), json.dumps(e).encode()) for e in drifted
+    ]
+    print(f"==> replaying {len(messages)} events with PageValues = 0 (a tracking bug)")
+    produce_messages(bootstrap, topics["input"], paced(messages, args.rate))
+    deadline = time.monotonic() + 120
+    scored, after, prediction_after = drift()
+    while scored < scored_before + len(messages) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        scored, after, prediction_after = drift()
+    print(
+        f"drift               PageValues PSI {before['PageValues']:.3f} -> "
+        f"{after['PageValues']:.3f}, prediction PSI {prediction_before:.3f} -> "
+        f"{prediction_after:.3f}, worst other feature "
+        f"{max(v for k, v in after.items() if k != 'PageValues'):.3f}  (> 0.25: major shift)"
+    )
 
 
 if __name__ == "__main__":

@@ -64,11 +64,13 @@ def test_every_panel_and_alert_query_works_on_real_data(
     group = group_factory()
     prometheus.scrape([f"127.0.0.1:{port}"], namespace=namespace, pod="scorer-0")
 
-    first = start_consumer(topics, group=group, METRICS_PORT=str(port))
+    # The drift gauges are recomputed every DRIFT_REFRESH_EVENTS: a few within this short replay.
+    drift = {"DRIFT_REFRESH_EVENTS": "50"}
+    first = start_consumer(topics, group=group, METRICS_PORT=str(port), **drift)
     first.wait_ready()
     replay_through(first, prometheus, kafka_bootstrap, topics, namespace, seed=1)
     assert first.terminate() == 0
-    second = start_consumer(topics, group=group, METRICS_PORT=str(port))
+    second = start_consumer(topics, group=group, METRICS_PORT=str(port), **drift)
     second.wait_ready()
     replay_through(second, prometheus, kafka_bootstrap, topics, namespace, seed=2)
 

@@ -19,6 +19,11 @@ def test_defaults_and_required_values() -> None:
     assert settings.input_topic == "sessions"
     assert settings.model_path == Path("/models/b1/best_model_full.joblib")
     assert settings.librdkafka_properties() == {}
+    assert settings.drift_enabled is True
+    assert (settings.drift_window_events, settings.drift_refresh_events) == (10_000, 1_000)
+    off = load_settings({**BASE, "DRIFT_ENABLED": "false", "DRIFT_WINDOW_EVENTS": "500"})
+    assert off.drift_enabled is False
+    assert off.drift_window_events == 500
 
 
 def test_input_format_and_schema_ids_make_the_framing() -> None:
@@ -73,6 +78,9 @@ def test_missing_secret_file_names_the_variable(tmp_path: Path) -> None:
         ("SCHEMA_REGISTRY_SCHEMA_IDS", ""),
         ("SCHEMA_REGISTRY_SCHEMA_IDS", "1,two"),
         ("SCHEMA_REGISTRY_SCHEMA_IDS", "-1"),
+        ("DRIFT_WINDOW_EVENTS", "10"),
+        ("DRIFT_REFRESH_EVENTS", "0"),
+        ("DRIFT_ENABLED", "maybe"),
     ],
 )
 def test_bad_setting_names_its_variable(variable: str, value: str) -> None:

@@ -22,8 +22,9 @@ from contract.pipeline import build_pipeline, required_columns
 from contract.schema import CONTRACT_VERSION, SessionEvent
 from contract.signing import generate_key_pair, load_trusted_keys, verify_build
 from training.__main__ import main
+from training.calibrate import candidate_oof, oof_probabilities
 from training.data import deduplicate, split_features_label
-from training.evaluate import choose_threshold, oof_probabilities
+from training.evaluate import choose_threshold, reliability
 from training.search import families
 from training.synthetic import generate_sessions
 
@@ -34,7 +35,9 @@ TOP_KEYS = {
     "build_id", "created_at", "git_sha", "contract_version", "python", "libraries", "data",
     "split", "artifacts",
 }  # fmt: skip
-METRIC_KEYS = {"roc_auc", "pr_auc", "f1", "precision", "recall", "brier"}
+METRIC_KEYS = {
+    "roc_auc", "pr_auc", "f1", "precision", "recall", "brier", "log_loss", "ece", "reliability",
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -110,11 +113,22 @@ def test_manifest_keys_and_values(run: Run) -> None:
             "LogisticRegression",
             "RandomForestClassifier",
             "XGBClassifier",
+            "CalibratedClassifier",
         }
+        assert entry["calibration"]["method"] in {"none", "unweighted", "isotonic", "sigmoid"}
+        assert entry["threshold_rule"] == "f1"
+        assert set(entry["profile"]["features"]) == set(entry["required_columns"])
         assert entry["best_params"], "the search's chosen parameters are recorded"
         for split in ("test", "cv"):
-            assert set(entry["metrics"][split]) == METRIC_KEYS
-            assert all(0.0 <= value <= 1.0 for value in entry["metrics"][split].values())
+            metrics = entry["metrics"][split]
+            assert set(metrics) == METRIC_KEYS
+            points = metrics.pop("reliability")
+            assert all(0.0 <= value <= 1.0 for value in metrics.values())
+            assert len(points) == 10
+            assert (
+                sum(point["n"] for point in points)
+                == (manifest["data"]["rows_test" if split == "test" else "rows_train"])
+            )
         assert len(entry["golden"]) == 20
     assert (
         "PageValues"
@@ -156,8 +170,9 @@ def test_golden_rows_rescore_exactly(run: Run) -> None:
 
 
 def test_threshold_comes_from_out_of_fold_training_predictions(run: Run) -> None:
-    """Recompute the training split, the OOF predictions of the chosen configuration and
-    their F1-max threshold: it is the recorded one (the test split played no part)."""
+    """Recompute the training split, the calibrated OOF predictions of the chosen
+    configuration and their F1-max threshold: it is the recorded one (the test split played
+    no part), and so are the CV calibration figures."""
     frame = deduplicate(generate_sessions(ROWS, seed=DATA_SEED))
     X, y = split_features_label(frame)
     X_train, _, y_train, _ = train_test_split(
@@ -167,10 +182,14 @@ def test_threshold_comes_from_out_of_fold_training_predictions(run: Run) -> None
     family = next(f for f in families(y_train, TRAIN_SEED) if f.name == entry["family"])
     pipeline = build_pipeline(family.estimator, "full").set_params(**entry["best_params"])
     cv = StratifiedKFold(n_splits=5, shuffle=True, random_state=TRAIN_SEED)
-    oof = oof_probabilities(pipeline, X_train, y_train, cv, n_jobs=1)
+    raw = oof_probabilities(pipeline, X_train, y_train, cv, n_jobs=1)
+    method = entry["calibration"]["method"]
+    oof = candidate_oof(method, pipeline, raw, X_train, y_train, cv, n_jobs=1)
     assert choose_threshold(y_train, oof) == pytest.approx(entry["threshold"], abs=1e-9)
-    cv_recomputed = entry["metrics"]["cv"]
-    assert cv_recomputed["pr_auc"] > 0
+    ece, _ = reliability(y_train, oof)
+    assert ece == pytest.approx(entry["metrics"]["cv"]["ece"], abs=1e-9)
+    cv_scores = entry["calibration"]["cv_scores"]
+    assert cv_scores[method]["brier"] == min(score["brier"] for score in cv_scores.values())
 
 
 def test_second_run_never_overwrites(run: Run) -> None:
@@ -187,3 +206,23 @@ def test_second_run_never_overwrites(run: Run) -> None:
     assert stdout.strip() == f"MODEL_URI={(second / ARTIFACTS[0]).resolve().as_uri()}"
     assert {p: p.read_bytes() for p in run.build.rglob("*") if p.is_file()} == before
     assert set(json.loads((second / "manifest.json").read_text())["artifacts"]) == {ARTIFACTS[0]}
+
+
+def test_drift_report_shows_the_zeroed_feature_first(run: Run, tmp_path: Path) -> None:
+    """``python -m training drift`` on new data whose PageValues are all 0 (a tracking bug)."""
+    new = generate_sessions(600, seed=99).drop(columns=["Revenue"]).assign(PageValues=0.0)
+    new.to_csv(tmp_path / "new.csv", index=False)
+    out = tmp_path / "drift"
+    stdout = _train(
+        ["drift", "--build", run.build.as_uri(), "--data", str(tmp_path / "new.csv"),
+         "--out", str(out)]
+    )  # fmt: skip
+    assert stdout.strip() == str(out / "summary.md")
+    entry = run.manifest["artifacts"]["best_model_full.joblib"]
+    pngs = {p.stem for p in out.glob("*.png")}
+    assert pngs == {*entry["profile"]["features"], "probability"}
+    table = [line for line in (out / "summary.md").read_text().splitlines() if "| [" in line]
+    first = table[0].split("|")
+    assert first[1].strip() == "PageValues"
+    assert float(first[2]) > 0.25
+    assert all(float(row.split("|")[2]) < 0.25 for row in table[1:])
