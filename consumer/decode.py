@@ -7,10 +7,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from consumer.prechecks import MAX_KEY_BYTES, check_key, check_structure
 from contract.errors import ContractViolation, parse_event
 from contract.schema import SessionEvent
 
 logger = logging.getLogger(__name__)
+
+MAX_FIELD_CHARS = 128
+"""`error.field` is cut to this length (an unknown key can be as long as the message)."""
 
 
 class MessageLike(Protocol):
@@ -43,8 +47,17 @@ class DecodedBatch:
     rejections: list[Rejection]
 
 
-def decode_message(message: MessageLike, max_message_bytes: int) -> SessionEvent | Rejection:
-    """Decode and validate one message; every failure is a Rejection, never an exception."""
+def decode_message(
+    message: MessageLike, max_message_bytes: int, max_key_bytes: int = MAX_KEY_BYTES
+) -> SessionEvent | Rejection:
+    """Decode and validate one message; every failure is a Rejection, never an exception.
+
+    The cheap checks (sizes, then `consumer.prechecks` on the raw bytes) come first, so that no
+    message costs much more to reject than an event costs to accept.
+    """
+    refused = check_key(message.key(), max_key_bytes)
+    if refused is not None:
+        return Rejection(message, *refused)
     value = message.value()
     if value is None or len(value) == 0:
         return Rejection(message, "empty_value", "<message>", "the message has no value")
@@ -55,14 +68,23 @@ def decode_message(message: MessageLike, max_message_bytes: int) -> SessionEvent
             "<message>",
             f"{len(value)} bytes is over MAX_MESSAGE_BYTES={max_message_bytes}",
         )
+    if not value.isascii():  # isascii is a word-at-a-time scan; most events are ASCII
+        try:
+            value.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Rejection(
+                message, "invalid_utf8", "<message>", f"not UTF-8 at byte {exc.start}"
+            )
+    refused, quotes = check_structure(value)
+    if refused is not None:
+        return Rejection(message, *refused)
     try:
-        value.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Rejection(message, "invalid_utf8", "<message>", f"not UTF-8 at byte {exc.start}")
-    try:
-        return parse_event(value)
+        return parse_event(value, quotes)
     except ContractViolation as violation:
-        return Rejection(message, violation.rule, violation.field, str(violation))
+        field = violation.field
+        if len(field) > MAX_FIELD_CHARS:
+            field = field[:MAX_FIELD_CHARS] + f"... ({len(violation.field)} characters)"
+        return Rejection(message, violation.rule, field, str(violation))
     except Exception as exc:
         # Decoding is meant never to raise; if a message makes it raise anyway, that message is
         # dead-lettered. Letting it escape would stop the process, and the restarted process
@@ -72,12 +94,14 @@ def decode_message(message: MessageLike, max_message_bytes: int) -> SessionEvent
         return Rejection(message, "decode_failed", "<message>", reason)
 
 
-def decode_batch(messages: Sequence[MessageLike], max_message_bytes: int) -> DecodedBatch:
+def decode_batch(
+    messages: Sequence[MessageLike], max_message_bytes: int, max_key_bytes: int = MAX_KEY_BYTES
+) -> DecodedBatch:
     events: list[SessionEvent] = []
     valid_messages: list[MessageLike] = []
     rejections: list[Rejection] = []
     for message in messages:
-        decoded = decode_message(message, max_message_bytes)
+        decoded = decode_message(message, max_message_bytes, max_key_bytes)
         if isinstance(decoded, Rejection):
             rejections.append(decoded)
         else:
