@@ -40,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"consumer: bad setting: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
     configure_logging(settings.log_format, settings.log_level)
-    return serve(settings)
+    try:
+        return serve(settings)
+    except SettingsError as exc:  # found only when used, e.g. METRICS_PORT already taken
+        print(f"consumer: bad setting: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
 
 
 def serve(settings: Settings) -> int:
@@ -53,7 +57,7 @@ def serve(settings: Settings) -> int:
         3 * settings.batch_max_wait_ms / 1000 + settings.shutdown_timeout_s + MAX_RETRY_BACKOFF_S,
     )
     health = HealthState(liveness_timeout_s=liveness_timeout)
-    server = HealthServer(health, registry, "0.0.0.0", settings.metrics_port)
+    server = HealthServer.bind(health, registry, "0.0.0.0", settings.metrics_port)
     server.start()
     try:
         scorer = load_checked_model(settings.model_path, settings.allow_library_mismatch)
@@ -74,7 +78,7 @@ def serve(settings: Settings) -> int:
 
     errors = DeliveryErrors()
     producer = Producer(producer_config(settings, errors))
-    publisher = Publisher(producer, metrics, errors)
+    publisher = Publisher(producer, metrics, errors, settings.dead_letter_budget_bytes)
     events = ClientEvents(health, metrics)
     loop: ScoringLoop | None = None
     try:

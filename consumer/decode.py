@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from consumer.prechecks import MAX_KEY_BYTES, check_key, check_structure
+from consumer.limits import MAX_KEY_BYTES, check_key, check_structure
 from contract.errors import ContractViolation, parse_event
 from contract.schema import SessionEvent
 
@@ -52,7 +52,7 @@ def decode_message(
 ) -> SessionEvent | Rejection:
     """Decode and validate one message; every failure is a Rejection, never an exception.
 
-    The cheap checks (sizes, then `consumer.prechecks` on the raw bytes) come first, so that no
+    The cheap checks (sizes, then `consumer.limits` on the raw bytes) come first, so that no
     message costs much more to reject than an event costs to accept.
     """
     refused = check_key(message.key(), max_key_bytes)
@@ -72,9 +72,7 @@ def decode_message(
         try:
             value.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return Rejection(
-                message, "invalid_utf8", "<message>", f"not UTF-8 at byte {exc.start}"
-            )
+            return Rejection(message, "invalid_utf8", "<message>", f"not UTF-8 at byte {exc.start}")
     refused, quotes = check_structure(value)
     if refused is not None:
         return Rejection(message, *refused)

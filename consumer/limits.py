@@ -1,4 +1,6 @@
-"""Cheap structural checks that run before full validation, so that rejecting costs what accepting does.
+"""Size and shape limits of a message: cheap checks before validation; the dead-letter budget.
+
+The checks run before full validation, so that rejecting costs about what accepting does.
 
 Full validation is cheap for an event and expensive for some invalid texts: pydantic reports every
 extra field, and each report becomes a `ContractViolation` (a 49 kB event with 5,000 extra fields
@@ -15,8 +17,12 @@ C speed (`len`, `bytes.count`), and refuse what cannot be an event before it is 
 
 The bounds are twice what a valid event can need, so a message a few fields off (one extra field,
 a repeated key) still gets the contract's own rule (`extra_forbidden`, `duplicate_key`), and no
-valid event is ever refused here (tests/unit/consumer/test_prechecks.py builds the largest ones).
+valid event is ever refused here (tests/unit/consumer/test_limits.py builds the largest ones).
 Nesting needs no check of its own: pydantic-core stops at 200 levels (`invalid_json`) at once.
+
+A dead letter keeps the original key and value; `dead_letter_budget` is what key + value +
+headers may take under the producer's `message.max.bytes` (`consumer.publish.fit_dead_letter`
+cuts to it).
 """
 
 from __future__ import annotations
@@ -39,6 +45,34 @@ MAX_QUOTES: Final[int] = 2 * 2 * (_FIELDS + len(STRING_FIELDS))
 """Unescaped quote characters allowed: twice the 46 that 19 keys and 4 string values need."""
 MAX_COMMAS: Final[int] = 2 * (_FIELDS - 1 + SESSION_ID_MAX_LENGTH)
 """Commas allowed: twice the 18 separators plus a session_id made of 128 commas."""
+
+
+# --- what a dead letter may take: consumer.publish.fit_dead_letter cuts to this -------------
+
+LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000
+"""librdkafka's default `message.max.bytes`: key + value + headers over it fail `produce()`."""
+DEAD_LETTER_MARGIN_BYTES = 4096
+"""Left under `message.max.bytes` for the record's framing (lengths, varints, timestamps)."""
+DEAD_LETTER_MIN_BUDGET_BYTES = 16_384
+"""The smallest budget a dead letter can be fitted to: its headers alone take up to ~5 kB."""
+
+
+def dead_letter_budget(message_max_bytes: int = LIBRDKAFKA_MESSAGE_MAX_BYTES) -> int:
+    """Bytes of key + value + headers a dead letter may take under the producer's limit."""
+    budget = message_max_bytes - DEAD_LETTER_MARGIN_BYTES
+    if budget < DEAD_LETTER_MIN_BUDGET_BYTES:
+        raise ValueError(
+            f"message.max.bytes={message_max_bytes} leaves {budget} bytes for a dead letter; "
+            f"at least {DEAD_LETTER_MIN_BUDGET_BYTES + DEAD_LETTER_MARGIN_BYTES} is needed"
+        )
+    return budget
+
+
+DEAD_LETTER_BUDGET_BYTES = dead_letter_budget()
+"""The budget under librdkafka's default `message.max.bytes`: 995,904 bytes."""
+
+
+# --- checks before validation -----------------------------------------------------------------
 
 
 class StructuralError(NamedTuple):
