@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from consumer.limits import MAX_KEY_BYTES, check_key, check_structure
+from consumer.limits import (
+    MAX_COMMAS,
+    MAX_KEY_BYTES,
+    MAX_QUOTES,
+    key_error,
+    structure_error,
+)
 from contract.errors import ContractViolation, parse_event
 from contract.schema import SessionEvent
 
@@ -55,9 +61,9 @@ def decode_message(
     The cheap checks (sizes, then `consumer.limits` on the raw bytes) come first, so that no
     message costs much more to reject than an event costs to accept.
     """
-    refused = check_key(message.key(), max_key_bytes)
-    if refused is not None:
-        return Rejection(message, *refused)
+    key = message.key()
+    if key is not None and len(key) > max_key_bytes:
+        return Rejection(message, *key_error(len(key), max_key_bytes))
     value = message.value()
     if value is None or len(value) == 0:
         return Rejection(message, "empty_value", "<message>", "the message has no value")
@@ -73,9 +79,14 @@ def decode_message(
             value.decode("utf-8")
         except UnicodeDecodeError as exc:
             return Rejection(message, "invalid_utf8", "<message>", f"not UTF-8 at byte {exc.start}")
-    refused, quotes = check_structure(value)
-    if refused is not None:
-        return Rejection(message, *refused)
+    quotes = value.count(b'"')  # also needed by parse_event's duplicate-key check
+    # Many commas and few quotes can only be an array: count commas only when a '[' is there
+    # (`in` is a memchr; a valid event has a '[' only inside its session_id).
+    commas = value.count(b",") if b"[" in value else 0
+    if quotes > MAX_QUOTES or commas > MAX_COMMAS:
+        refused = structure_error(value, quotes, commas)
+        if refused is not None:
+            return Rejection(message, *refused)
     try:
         return parse_event(value, quotes)
     except ContractViolation as violation:

@@ -69,13 +69,17 @@ class ContractViolation(ContractError):  # noqa: N818 (the name is the public in
         return (type(self), (self.field, self.value, self.rule, self.detail, others))
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 4, 4, 4
+
+
 def _bounded_repr(value: object) -> str:
     """repr() of a value, at a cost that does not grow with the value (a 60 kB string, a list
     nested 150 deep): strings are cut before repr, containers shown to a few items and levels."""
     if isinstance(value, str | bytes) and len(value) > _MAX_VALUE_REPR:
         value = value[:_MAX_VALUE_REPR]
     elif isinstance(value, list | dict | tuple):
-        return reprlib.repr(value)
+        return _REPR.repr(value)
     return repr(value)
 
 
