@@ -19,6 +19,7 @@ from contract.schema import SessionEvent
 
 logger = logging.getLogger(__name__)
 
+_OPEN_BRACKET = ord("[")
 MAX_FIELD_CHARS = 128
 """`error.field` is cut to this length (an unknown key can be as long as the message)."""
 
@@ -81,8 +82,8 @@ def decode_message(
             return Rejection(message, "invalid_utf8", "<message>", f"not UTF-8 at byte {exc.start}")
     quotes = value.count(b'"')  # also needed by parse_event's duplicate-key check
     # Many commas and few quotes can only be an array: count commas only when a '[' is there
-    # (`in` is a memchr; a valid event has a '[' only inside its session_id).
-    commas = value.count(b",") if b"[" in value else 0
+    # (`int in bytes` is one memchr; a valid event has a '[' only inside its session_id).
+    commas = value.count(b",") if _OPEN_BRACKET in value else 0
     if quotes > MAX_QUOTES or commas > MAX_COMMAS:
         refused = structure_error(value, quotes, commas)
         if refused is not None:
