@@ -117,7 +117,7 @@ def test_metrics_port_in_use_is_a_bad_setting_exit_2(
 FUZZ_SEED = 1717
 PARTITIONS = 3
 PRODUCER_MAX_BYTES = 1_048_000  # the test's producer may send up to the broker's limit
-OUTAGE_S = 15.0
+OUTAGE_S = 12.0
 
 
 @dataclass
@@ -267,8 +267,8 @@ def test_fuzz_never_stops_the_consumer_and_accounts_for_every_input(
     admin = AdminClient({"bootstrap.servers": bootstrap})
     topics = private_topics(PARTITIONS)
     rnd = random.Random(f"{FUZZ_SEED}-{guarantee}")
-    phase1 = fuzz_messages(rnd, synthetic_events(600, seed=172, prefix=f"fz1-{guarantee}"))
-    phase2 = fuzz_messages(rnd, synthetic_events(600, seed=173, prefix=f"fz2-{guarantee}"))
+    phase1 = fuzz_messages(rnd, synthetic_events(400, seed=172, prefix=f"fz1-{guarantee}"))
+    phase2 = fuzz_messages(rnd, synthetic_events(400, seed=173, prefix=f"fz2-{guarantee}"))
     sent = Sent()
     consumer = start_consumer(
         topics,
