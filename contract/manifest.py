@@ -53,7 +53,7 @@ GOLDEN_TOLERANCE: Final[float] = 1e-6
 """Largest difference allowed between a golden row's recorded and recomputed probability."""
 _CHUNK: Final[int] = 1 << 20
 MANIFEST_MAX_BYTES: Final[int] = 16 * 1024 * 1024
-"""Largest manifest read: a real one is tens of kB (20 golden rows per artifact); a file that is
+"""Largest manifest read: a real one is ~35 kB (20 golden rows per artifact); a file that is
 larger is not a manifest, and reading it whole would only cost the consumer memory and time."""
 
 
@@ -165,7 +165,7 @@ def read_manifest(build_dir: Path) -> Manifest:
     if len(raw) > MANIFEST_MAX_BYTES:
         raise ManifestError(
             path,
-            f"is over {MANIFEST_MAX_BYTES} bytes (MANIFEST_MAX_BYTES); a manifest is tens of kB",
+            f"is over {MANIFEST_MAX_BYTES} bytes (MANIFEST_MAX_BYTES); a manifest is ~35 kB",
         )
     try:
         return Manifest.model_validate_json(raw)
