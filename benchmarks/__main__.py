@@ -7,7 +7,9 @@ One run, one machine, one local broker (started here unless ``--bootstrap`` is g
 3. the naive baseline: ``benchmarks.naive`` (one message at a time), on a prefix of the topic;
 4. ``python -m consumer`` as shipped at each batch size;
 5. latency under a steady offered load (p50/p95/p99 end to end, per record);
-6. memory: RSS after 100,000 and after 1,000,000 events (scaled down with ``--quick``).
+6. memory: RSS after 100,000 and after 1,000,000 events (scaled down with ``--quick``);
+7. adversarial decode: CPU per hostile message vs per valid event, in process
+   (``benchmarks.adversarial``).
 
 Prints a table and writes JSON to ``benchmarks/results/`` (see docs/benchmarks.md).
 """
@@ -32,6 +34,8 @@ import numpy as np
 import orjson
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
+from benchmarks import adversarial
+from benchmarks.adversarial import KindCost
 from benchmarks.measure import REPO, BenchmarkError, ServiceProcess, Watermarks, peak_rss_bytes
 from benchmarks.workload import Payload, generate_payloads, offer_steadily, prefill
 from consumer.replay import read_topic
@@ -108,6 +112,7 @@ class Results:
     throughput: list[Throughput] = field(default_factory=list)
     latency: list[Latency] = field(default_factory=list)
     memory: Memory | None = None
+    adversarial_decode: list[KindCost] = field(default_factory=list)
     ratios: dict[str, float] = field(default_factory=dict)
     targets: dict[str, Any] = field(default_factory=dict)
     seconds_total: float = 0.0
@@ -413,6 +418,9 @@ def table(results: Results) -> str:
             f"{m.rss_at_end_mb:,.0f} MB after {m.events:,} ({m.growth:+.1%}); "
             f"peak {m.peak_rss_mb:,.0f} MB; {m.events_per_s:,.0f} events/s.",
         ]
+    if results.adversarial_decode:
+        lines += ["", "Adversarial decode (in process, CPU per message):"]
+        lines += [adversarial.table(results.adversarial_decode)]
     lines += ["", "Targets: " + "; ".join(f"{k}: {v}" for k, v in results.targets.items())]
     return "\n".join(lines)
 
@@ -539,6 +547,8 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
         results.latency.append(latency_run(opts, topics, payloads, rate))
     if opts.memory_events:
         results.memory = memory_run(opts, topics, payloads)
+    logger.info("adversarial decode: CPU per message of hostile input, in process")
+    results.adversarial_decode = adversarial.measure(opts.model_uri, repeat=3 if opts.quick else 5)
     summarise(results)
     results.seconds_total = round(time.monotonic() - started, 1)
     return results

@@ -34,7 +34,7 @@ logger = logging.getLogger("benchmarks.stages")
 
 
 @dataclass(frozen=True, slots=True)
-class _Message:
+class Message:
     """The part of a consumed message the stages read (`consumer.decode.MessageLike`)."""
 
     _value: bytes
@@ -83,7 +83,7 @@ def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[S
     scorer = load_checked_model(Settings.model_construct(model_uri=model_uri).model_path)
     compiled = scorer.fast_path
     payloads = generate_payloads(events)
-    messages = [_Message(value, key, i) for i, (key, value) in enumerate(payloads)]
+    messages = [Message(value, key, i) for i, (key, value) in enumerate(payloads)]
     batches = [messages[i : i + batch_size] for i in range(0, len(messages), batch_size)]
     decoded = [decode_batch(batch, 1_048_576) for batch in batches]
     columns = [event_columns(d.events) for d in decoded]
@@ -130,6 +130,14 @@ def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[S
     return [StageCost(name, _best_per_event(each(step), events, repeat)) for name, step in stages]
 
 
+def default_model_uri(parser: argparse.ArgumentParser, registry: Path = REPO / "registry") -> str:
+    """The newest build's full artifact in the registry; a usage error when there is none."""
+    builds = sorted(registry.glob("*/best_model_full.joblib"))
+    if not builds:
+        parser.error(f"no build in {registry}; pass --model-uri")
+    return builds[-1].resolve().as_uri()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.stages", description=__doc__)
     parser.add_argument("--model-uri", help="a best_model_<variant>.joblib (default: newest)")
@@ -139,12 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
-    model_uri = args.model_uri
-    if model_uri is None:
-        builds = sorted(args.registry.glob("*/best_model_full.joblib"))
-        if not builds:
-            parser.error(f"no build in {args.registry}; pass --model-uri")
-        model_uri = builds[-1].resolve().as_uri()
+    model_uri = args.model_uri or default_model_uri(parser, args.registry)
     costs = measure(model_uri, args.events, args.batch_size, args.repeat)
     print(f"model: {model_uri}\nevents: {args.events:,} in batches of {args.batch_size:,}")
     print("| stage | CPU µs / event |\n|---|---:|")

@@ -43,7 +43,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"consumer: bad setting: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
     configure_logging(settings.log_format, settings.log_level)
-    return serve(settings, tracing)
+    try:
+        return serve(settings, tracing)
+    except SettingsError as exc:  # found only when used, e.g. METRICS_PORT already taken
+        print(f"consumer: bad setting: {exc}", file=sys.stderr)
+        return EXIT_SETTINGS
 
 
 def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
@@ -56,7 +60,7 @@ def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
         3 * settings.batch_max_wait_ms / 1000 + settings.shutdown_timeout_s + MAX_RETRY_BACKOFF_S,
     )
     health = HealthState(liveness_timeout_s=liveness_timeout)
-    server = HealthServer(health, registry, "0.0.0.0", settings.metrics_port)
+    server = HealthServer.bind(health, registry, "0.0.0.0", settings.metrics_port)
     server.start()
     try:
         scorer = load_checked_model(
@@ -84,7 +88,13 @@ def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
         logger.error("stopping: the Kafka client cannot be created (check KAFKA_*): %s", exc)
         server.stop()
         return EXIT_ERROR
-    publisher = Publisher(producer, metrics, settings.output_topic, settings.dlq_topic)
+    publisher = Publisher(
+        producer,
+        metrics,
+        settings.output_topic,
+        settings.dlq_topic,
+        settings.dead_letter_budget_bytes,
+    )
     loop: ScoringLoop | None = None
     try:
         if settings.processing_guarantee == "exactly_once":

@@ -8,11 +8,22 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from consumer.framing import FrameRejection, Framing, unframe
+from consumer.limits import (
+    MAX_COMMAS,
+    MAX_KEY_BYTES,
+    MAX_QUOTES,
+    key_error,
+    structure_error,
+)
 from consumer.tracing import RawHeaders
 from contract.errors import ContractViolation, parse_event
 from contract.schema import SessionEvent
 
 logger = logging.getLogger(__name__)
+
+_OPEN_BRACKET = ord("[")
+MAX_FIELD_CHARS = 128
+"""`error.field` is cut to this length (an unknown key can be as long as the message)."""
 
 
 class MessageLike(Protocol):
@@ -50,12 +61,20 @@ AUTO_FRAMING = Framing()  # INPUT_FORMAT=auto, every schema id
 
 
 def decode_message(
-    message: MessageLike, max_message_bytes: int, framing: Framing = AUTO_FRAMING
+    message: MessageLike,
+    max_message_bytes: int,
+    framing: Framing = AUTO_FRAMING,
+    max_key_bytes: int = MAX_KEY_BYTES,
 ) -> SessionEvent | Rejection:
     """Decode and validate one message; every failure is a Rejection, never an exception.
 
-    `framing` says whether values may carry a Schema Registry header (consumer.framing).
+    The cheap checks (sizes, then `consumer.limits` on the raw bytes) come first, so that no
+    message costs much more to reject than an event costs to accept. `framing` says whether
+    values may carry a Schema Registry header (consumer.framing).
     """
+    key = message.key()
+    if key is not None and len(key) > max_key_bytes:
+        return Rejection(message, *key_error(len(key), max_key_bytes))
     value = message.value()
     if value is None or len(value) == 0:
         return Rejection(message, "empty_value", "<message>", "the message has no value")
@@ -69,14 +88,26 @@ def decode_message(
     text = unframe(value, framing)
     if isinstance(text, FrameRejection):
         return Rejection(message, text.error_type, "<message>", text.reason)
+    if not text.isascii():  # isascii is a word-at-a-time scan; most events are ASCII
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Rejection(message, "invalid_utf8", "<message>", f"not UTF-8 at byte {exc.start}")
+    quotes = text.count(b'"')  # also needed by parse_event's duplicate-key check
+    # Many commas and few quotes can only be an array: count commas only when a '[' is there
+    # (`int in bytes` is one memchr; a valid event has a '[' only inside its session_id).
+    commas = text.count(b",") if _OPEN_BRACKET in text else 0
+    if quotes > MAX_QUOTES or commas > MAX_COMMAS:
+        refused = structure_error(text, quotes, commas)
+        if refused is not None:
+            return Rejection(message, *refused)
     try:
-        text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        return Rejection(message, "invalid_utf8", "<message>", f"not UTF-8 at byte {exc.start}")
-    try:
-        return parse_event(text)
+        return parse_event(text, quotes)
     except ContractViolation as violation:
-        return Rejection(message, violation.rule, violation.field, str(violation))
+        field = violation.field
+        if len(field) > MAX_FIELD_CHARS:
+            field = field[:MAX_FIELD_CHARS] + f"... ({len(violation.field)} characters)"
+        return Rejection(message, violation.rule, field, str(violation))
     except Exception as exc:
         # Decoding is meant never to raise; if a message makes it raise anyway, that message is
         # dead-lettered. Letting it escape would stop the process, and the restarted process
@@ -87,13 +118,16 @@ def decode_message(
 
 
 def decode_batch(
-    messages: Sequence[MessageLike], max_message_bytes: int, framing: Framing = AUTO_FRAMING
+    messages: Sequence[MessageLike],
+    max_message_bytes: int,
+    framing: Framing = AUTO_FRAMING,
+    max_key_bytes: int = MAX_KEY_BYTES,
 ) -> DecodedBatch:
     events: list[SessionEvent] = []
     valid_messages: list[MessageLike] = []
     rejections: list[Rejection] = []
     for message in messages:
-        decoded = decode_message(message, max_message_bytes, framing)
+        decoded = decode_message(message, max_message_bytes, framing, max_key_bytes)
         if isinstance(decoded, Rejection):
             rejections.append(decoded)
         else:

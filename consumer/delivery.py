@@ -9,8 +9,8 @@ the batch is retried or the record is handled on its own:
   and the batch is read again after a backoff;
 - the record itself cannot be written (too large, invalid): it is a property of that record, so
   an output record becomes a dead letter instead, and a dead letter that cannot be written
-  even cut to fit is counted as `skipped` and logged with its offset; never a crash, never a
-  blocked partition;
+  even cut to fit (`publish.fit_dead_letter`) is counted as `skipped` and logged with its
+  offset; never a crash, never a blocked partition;
 - anything else is treated as an outage too (retried), never as a reason to stop.
 """
 
@@ -27,8 +27,9 @@ from consumer.batch import BatchResult
 from consumer.decode import Rejection
 from consumer.errors import PublishError
 from consumer.inflight import PendingBatch, Position, position_of
+from consumer.limits import DEAD_LETTER_BUDGET_BYTES
 from consumer.metrics import ScorerMetrics
-from consumer.publish import dead_letter_record, produce_when_room
+from consumer.publish import fit_dead_letter, produce_when_room
 from consumer.tracing import trace_headers
 
 logger = logging.getLogger(__name__)
@@ -45,12 +46,18 @@ class Publisher:
     """Produces the records of batches to the output and dead-letter topics."""
 
     def __init__(
-        self, producer: Producer, metrics: ScorerMetrics, output_topic: str, dlq_topic: str
+        self,
+        producer: Producer,
+        metrics: ScorerMetrics,
+        output_topic: str,
+        dlq_topic: str,
+        dead_letter_budget_bytes: int = DEAD_LETTER_BUDGET_BYTES,
     ) -> None:
         self._producer = producer
         self._metrics = metrics
         self._output_topic = output_topic
         self._dlq_topic = dlq_topic
+        self._dead_letter_budget = dead_letter_budget_bytes
 
     def publish(
         self, result: BatchResult, batch: PendingBatch, written: Collection[Position] = ()
@@ -82,8 +89,10 @@ class Publisher:
                 self._dead_letter(rejection, batch, index)
 
     def _dead_letter(self, rejection: Rejection, batch: PendingBatch, index: int) -> None:
-        key, value, headers = dead_letter_record(rejection)
-        if not self._produce(self._dlq_topic, value, key, headers, batch, index):
+        letter = fit_dead_letter(rejection, self._dead_letter_budget)
+        if not self._produce(
+            self._dlq_topic, letter.value, letter.key, letter.headers, batch, index
+        ):
             topic, partition, offset = position_of(rejection.message)
             logger.error(
                 "skipping a message no dead letter can hold topic=%s partition=%d offset=%d "

@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from consumer.errors import SettingsError
+
 logger = logging.getLogger(__name__)
 
 
@@ -94,6 +96,17 @@ class HealthServer:
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="health-http", daemon=True
         )
+
+    @classmethod
+    def bind(
+        cls, state: HealthState, registry: CollectorRegistry, host: str, port: int
+    ) -> HealthServer:
+        """The server on METRICS_PORT; a port that cannot be bound is a bad setting (exit 2)."""
+        try:
+            return cls(state, registry, host, port)
+        except OSError as exc:
+            reason = f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+            raise SettingsError("METRICS_PORT", port, reason) from exc
 
     @property
     def port(self) -> int:

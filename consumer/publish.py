@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
 from consumer.decode import MessageLike, Rejection
+from consumer.limits import DEAD_LETTER_BUDGET_BYTES, MAX_KEY_BYTES
 from consumer.scoring import ModelInfo
 from consumer.tracing import trace_headers
 from contract.schema import CONTRACT_VERSION, SessionEvent
@@ -25,6 +27,8 @@ logger = logging.getLogger(__name__)
 # Dead letters keep the original bytes, up to this size; a longer value is cut and says so in a
 # header, so that a huge poison message cannot also be too large for the dead-letter topic.
 DLQ_MAX_PAYLOAD_BYTES = 512 * 1024
+
+_HEADER_OVERHEAD_BYTES = 10  # per header: two varint lengths (at most 5 bytes each)
 
 
 def rfc3339_now() -> str:
@@ -111,29 +115,63 @@ def reference_output_record(
     return orjson.dumps(record)
 
 
-def dead_letter_headers(rejection: Rejection, payload_size: int) -> list[tuple[str, bytes]]:
+def dead_letter_headers(rejection: Rejection) -> list[tuple[str, bytes]]:
+    """The reason and the source of a dead letter (each bounded: a few kB in all)."""
     message = rejection.message
     headers = [
-        ("error.type", rejection.error_type.encode()),
-        ("error.field", rejection.field.encode()),
+        ("error.type", rejection.error_type.encode()[:256]),
+        ("error.field", rejection.field.encode("utf-8", "replace")[:512]),
         ("error.message", rejection.reason.encode("utf-8", "replace")[:4096]),
         ("source.topic", (message.topic() or "").encode()),
         ("source.partition", str(message.partition()).encode()),
         ("source.offset", str(message.offset()).encode()),
         ("contract.version", CONTRACT_VERSION.encode()),
     ]
-    if payload_size > DLQ_MAX_PAYLOAD_BYTES:
-        headers.append(("payload.truncated_from_bytes", str(payload_size).encode()))
     return headers
 
 
-def dead_letter_record(rejection: Rejection) -> tuple[bytes | None, bytes, list[tuple[str, bytes]]]:
-    """(key, value, headers) of a rejection's dead letter: the original key and bytes (the value
-    cut to DLQ_MAX_PAYLOAD_BYTES) and the headers that say why."""
-    value = rejection.message.value() or b""
-    headers = dead_letter_headers(rejection, len(value))
-    headers += trace_headers(rejection.message.headers())
-    return rejection.message.key(), value[:DLQ_MAX_PAYLOAD_BYTES], headers
+def headers_size(headers: Sequence[tuple[str, bytes]]) -> int:
+    """An upper bound of the bytes librdkafka counts for these headers."""
+    return sum(len(name.encode()) + len(value) + _HEADER_OVERHEAD_BYTES for name, value in headers)
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A dead letter ready to produce; key + value + headers fit the budget it was built for."""
+
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+
+def fit_dead_letter(
+    rejection: Rejection, budget_bytes: int = DEAD_LETTER_BUDGET_BYTES
+) -> DeadLetter:
+    """The dead letter of a rejection, cut to fit `budget_bytes` (see `dead_letter_budget`).
+
+    The original value is kept up to `DLQ_MAX_PAYLOAD_BYTES` and the key whole when both fit;
+    otherwise the value keeps what room the headers and a key of up to `MAX_KEY_BYTES` leave,
+    and the key the rest. What is cut says so: `payload.truncated_from_bytes`,
+    `key.truncated_from_bytes` (the original sizes). A Kafka record's key is not limited by
+    `MAX_MESSAGE_BYTES`, so without this a 999,900-byte key made the dead letter too large to
+    produce, and the partition could not move past it.
+    """
+    message = rejection.message
+    key, value = message.key(), message.value() or b""
+    headers = dead_letter_headers(rejection) + trace_headers(message.headers())
+    # Reserve room for both truncation headers, whether they are needed or not.
+    reserved = headers_size([("payload.truncated_from_bytes", b"0" * 20)] * 2)
+    room = budget_bytes - headers_size(headers) - reserved
+    key_size = 0 if key is None else len(key)
+    value_kept = min(len(value), DLQ_MAX_PAYLOAD_BYTES, room - min(key_size, MAX_KEY_BYTES))
+    key_kept = min(key_size, room - value_kept)
+    if value_kept < len(value):
+        headers.append(("payload.truncated_from_bytes", str(len(value)).encode()))
+        value = value[:value_kept]
+    if key is not None and key_kept < key_size:
+        headers.append(("key.truncated_from_bytes", str(key_size).encode()))
+        key = key[:key_kept]
+    return DeadLetter(key, value, headers)
 
 
 def produce_when_room(

@@ -22,6 +22,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from consumer.errors import SettingsError
 from consumer.framing import Framing, InputFormat
+from consumer.limits import LIBRDKAFKA_MESSAGE_MAX_BYTES, dead_letter_budget
 
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
 
@@ -162,6 +163,16 @@ class Settings(BaseSettings):
     def effective_transactional_id(self) -> str:
         return self.transactional_id or f"{self.consumer_group}-{socket.gethostname()}"
 
+    @property
+    def dead_letter_budget_bytes(self) -> int:
+        """Bytes a dead letter may take: the producer's ``message.max.bytes`` (librdkafka's
+        1,000,000 unless ``KAFKA_MESSAGE_MAX_BYTES`` says otherwise) minus a margin."""
+        raw = self.librdkafka_properties().get("message.max.bytes")
+        try:
+            return dead_letter_budget(LIBRDKAFKA_MESSAGE_MAX_BYTES if raw is None else int(raw))
+        except ValueError as exc:
+            raise SettingsError("KAFKA_MESSAGE_MAX_BYTES", raw, str(exc)) from exc
+
     def librdkafka_properties(self) -> dict[str, str]:
         """The user's librdkafka properties in clear text, for the client configs only."""
         return {name: secret.get_secret_value() for name, secret in self.kafka_properties.items()}
@@ -221,4 +232,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shown = "<secret>" if "kafka_properties" in location else value
         raise SettingsError(variable, shown, error["msg"]) from exc
     _ = settings.model_path  # validates the URI's scheme now, not after the gates start
+    _ = settings.dead_letter_budget_bytes  # and message.max.bytes leaves room for dead letters
     return settings

@@ -12,6 +12,7 @@ Rule names are pydantic's error types (`missing`, `int_type`, `greater_than_equa
 from __future__ import annotations
 
 import json
+import reprlib
 from collections.abc import Sequence
 
 from pydantic import ValidationError
@@ -62,7 +63,7 @@ class ContractViolation(ContractError):  # noqa: N818 (the name is the public in
         self.rule = rule
         self.detail = detail or rule
         self.violations: tuple[ContractViolation, ...] = tuple(violations) or (self,)
-        value_repr = repr(value)
+        value_repr = _bounded_repr(value)
         if len(value_repr) > _MAX_VALUE_REPR:
             value_repr = value_repr[: _MAX_VALUE_REPR - 3] + "..."
         super().__init__(f"{field}: {self.detail} [rule={rule}, value={value_repr}]")
@@ -71,6 +72,20 @@ class ContractViolation(ContractError):  # noqa: N818 (the name is the public in
         # `violations` holds `self` when it stands alone; pass it on only when it does not.
         others = () if self.violations == (self,) else self.violations
         return (type(self), (self.field, self.value, self.rule, self.detail, others))
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxtuple, _REPR.maxdict = 3, 4, 4, 4
+
+
+def _bounded_repr(value: object) -> str:
+    """repr() of a value, at a cost that does not grow with the value (a 60 kB string, a list
+    nested 150 deep): strings are cut before repr, containers shown to a few items and levels."""
+    if isinstance(value, str | bytes) and len(value) > _MAX_VALUE_REPR:
+        value = value[:_MAX_VALUE_REPR]
+    elif isinstance(value, list | dict | tuple):
+        return _REPR.repr(value)
+    return repr(value)
 
 
 def _rule_for(error_type: str, field: str, message: str) -> tuple[str, str]:
@@ -112,7 +127,7 @@ def violations_from_validation_error(exc: ValidationError) -> list[ContractViola
     ]
 
 
-def _may_hide_duplicate(raw: bytes | str, event: SessionEvent) -> bool:
+def _may_hide_duplicate(raw: bytes | str, event: SessionEvent, quotes: int | None) -> bool:
     """False when the text provably has no duplicate key; one C-speed count, no parsing.
 
     Every JSON string (key or value) contributes exactly two unescaped quote characters and an
@@ -120,7 +135,8 @@ def _may_hide_duplicate(raw: bytes | str, event: SessionEvent) -> bool:
     A validated event has one key per set field, and one string value per set string field, so
     an exact match leaves no room for a repeated key; anything more needs the exact check.
     """
-    quotes = raw.count(b'"') if isinstance(raw, bytes) else raw.count('"')
+    if quotes is None:
+        quotes = raw.count(b'"') if isinstance(raw, bytes) else raw.count('"')
     # String-valued fields: session_id, Month, VisitorType (required), event_time (optional).
     strings = 3 if event.event_time is None else 4
     return quotes != 2 * (len(event.model_fields_set) + strings)
@@ -151,12 +167,13 @@ def _duplicate_violation(key: str) -> ContractViolation:
     )
 
 
-def parse_event(raw: bytes | str) -> SessionEvent:
+def parse_event(raw: bytes | str, quotes: int | None = None) -> SessionEvent:
     """Decode and validate one JSON event; raise `ContractViolation` (first one, all attached).
 
     pydantic's JSON parser keeps the last of repeated keys silently, so duplicates are detected
-    here: on the hot path with one count of quote characters; the exact check (a `json.loads`
-    pass) only runs when that count leaves room for a repeated key.
+    here: on the hot path with one count of quote characters (`quotes`, when the caller counted
+    them already); the exact check (a `json.loads` pass) only runs when that count leaves room
+    for a repeated key.
     """
     try:
         event = SessionEvent.model_validate_json(raw)
@@ -169,7 +186,7 @@ def parse_event(raw: bytes | str) -> SessionEvent:
         raise ContractViolation(
             first.field, first.value, first.rule, first.detail, violations
         ) from exc
-    if _may_hide_duplicate(raw, event):
+    if _may_hide_duplicate(raw, event, quotes):
         duplicate = _find_duplicate_key(raw)
         if duplicate is not None:
             raise _duplicate_violation(duplicate)

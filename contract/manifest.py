@@ -21,6 +21,7 @@ from contract.errors import ContractError
 __all__ = [
     "CHECKED_LIBRARIES",
     "GOLDEN_TOLERANCE",
+    "MANIFEST_MAX_BYTES",
     "MANIFEST_NAME",
     "RECORDED_LIBRARIES",
     "ArtifactEntry",
@@ -56,6 +57,9 @@ CHECKED_LIBRARIES: Final[tuple[str, ...]] = ("scikit-learn", "xgboost")
 GOLDEN_TOLERANCE: Final[float] = 1e-6
 """Largest difference allowed between a golden row's recorded and recomputed probability."""
 _CHUNK: Final[int] = 1 << 20
+MANIFEST_MAX_BYTES: Final[int] = 16 * 1024 * 1024
+"""Largest manifest read: a real one is ~35 kB (20 golden rows per artifact); a file that is
+larger is not a manifest, and reading it whole would only cost the consumer memory and time."""
 
 
 class ManifestError(ContractError):
@@ -218,11 +222,17 @@ def read_manifest(build_dir: Path) -> Manifest:
     """Read and validate ``build_dir/manifest.json``; raise ManifestError saying what is wrong."""
     path = Path(build_dir) / MANIFEST_NAME
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            raw = handle.read(MANIFEST_MAX_BYTES + 1)
     except FileNotFoundError as exc:
         raise ManifestError(path, "does not exist") from exc
     except OSError as exc:
         raise ManifestError(path, f"cannot be read: {exc.strerror or exc}") from exc
+    if len(raw) > MANIFEST_MAX_BYTES:
+        raise ManifestError(
+            path,
+            f"is over {MANIFEST_MAX_BYTES} bytes (MANIFEST_MAX_BYTES); a manifest is ~35 kB",
+        )
     try:
         return Manifest.model_validate_json(raw)
     except ValidationError as exc:

@@ -73,4 +73,10 @@ def test_benchmark_smoke_run_writes_its_results(
         "p99 at 2000/s <= 15 ms",
     }
     assert results["machine"]["nproc"] >= 1
+    outcomes = {row["kind"]: row["outcome"] for row in results["adversarial_decode"]}
+    assert outcomes["valid event"] == "scored"
+    assert outcomes["5,000 extra fields (54 kB)"] == "too_many_strings"
+    assert outcomes["record key of 999,900 bytes"] == "key_too_large"
+    assert all(row["microseconds_per_message"] > 0 for row in results["adversarial_decode"])
+    assert "Adversarial decode" in done.stdout
     assert "| consumer-400 | 400 |" in done.stdout  # the printed table

@@ -84,10 +84,10 @@ def test_an_unexpected_decoding_error_dead_letters_only_that_message(
 
     real_parse = decode_module.parse_event
 
-    def flaky_parse(raw: bytes | str) -> object:
+    def flaky_parse(raw: bytes | str, quotes: int | None = None) -> object:
         if b"boom" in (raw if isinstance(raw, bytes) else raw.encode()):
             raise RecursionError("maximum recursion depth exceeded")
-        return real_parse(raw)
+        return real_parse(raw, quotes)
 
     monkeypatch.setattr(decode_module, "parse_event", flaky_parse)
     messages = [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
+from consumer.errors import SettingsError
 from consumer.health import HealthServer, HealthState
 from consumer.metrics import METRIC_NAMES, ScorerMetrics
 
@@ -72,3 +74,17 @@ def test_metrics_expose_every_documented_name(
         assert name in text, name
     assert 'scorer_messages_total{outcome="scored"} 0.0' in text
     assert get(base + "/nope")[0] == 404
+
+
+def test_a_metrics_port_in_use_is_a_bad_setting() -> None:
+    registry = CollectorRegistry()
+    state = HealthState(liveness_timeout_s=0.5)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(SettingsError) as caught:
+            HealthServer.bind(state, registry, "127.0.0.1", port)
+    assert caught.value.variable == "METRICS_PORT"
+    assert caught.value.value == port
+    assert "in use" in caught.value.reason

@@ -8,6 +8,7 @@ import pytest
 
 from consumer.errors import SettingsError
 from consumer.framing import Framing
+from consumer.limits import DEAD_LETTER_BUDGET_BYTES, DEAD_LETTER_MARGIN_BYTES
 from consumer.settings import load_settings
 
 BASE = {"MODEL_URI": "/models/b1/best_model_full.joblib", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
@@ -97,3 +98,13 @@ def test_required_setting_missing(missing: str) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings(environ)
     assert caught.value.variable == missing
+
+
+def test_the_dead_letter_budget_follows_kafka_message_max_bytes() -> None:
+    assert load_settings(BASE).dead_letter_budget_bytes == DEAD_LETTER_BUDGET_BYTES
+    custom = load_settings({**BASE, "KAFKA_MESSAGE_MAX_BYTES": "2000000"})
+    assert custom.dead_letter_budget_bytes == 2_000_000 - DEAD_LETTER_MARGIN_BYTES
+    for bad in ("10000", "lots"):
+        with pytest.raises(SettingsError) as caught:
+            load_settings({**BASE, "KAFKA_MESSAGE_MAX_BYTES": bad})
+        assert caught.value.variable == "KAFKA_MESSAGE_MAX_BYTES"
