@@ -52,7 +52,7 @@ def test_pandas_serialized_dataset_is_all_scored_none_dead_lettered(pipeline: Pi
     assert len(decoded.events) == 12_330
 
     scorer = Scorer(pipeline, ModelInfo("replay", "full", "x", 0.5))
-    assert scorer.compiled_path
+    assert scorer.path == "compiled"
     probabilities, failures = score_isolating_failures(scorer, decoded.events)
     assert failures == []
     assert probabilities.shape == (12_330,)
