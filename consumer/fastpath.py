@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -28,6 +28,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from consumer.errors import ConsumerError
+from contract.calibration import CalibratedClassifier
 from contract.cleaning import SessionCleaner, clean_columns, impute
 from contract.features import SessionFeatures, add_features
 from contract.frame import FRAME_DTYPES, event_columns, events_to_frame
@@ -205,6 +206,12 @@ class FastPipeline:
                 raise NotCompilable("encode", f"{name}: {type(transformer).__name__}")
         self.estimator = steps["model"]
         self._xgboost = _XGBoostPredictor.of(self.estimator)
+        self._calibrate: Callable[[FloatArray], FloatArray] | None = None
+        if type(self.estimator) is CalibratedClassifier:
+            # The calibrated build: its inner XGBoost model, then its own calibration map.
+            self._xgboost = _XGBoostPredictor.of(self.estimator.estimator_)
+            if self._xgboost is not None:
+                self._calibrate = self.estimator.calibrate
 
     def transform(self, raw: Mapping[str, Any]) -> FloatArray:
         """The matrix `pipeline[:-1].transform(frame)` gives, for the same raw columns."""
@@ -231,7 +238,8 @@ class FastPipeline:
 
     def proba_of_matrix(self, matrix: FloatArray) -> FloatArray:
         if self._xgboost is not None:
-            return self._xgboost.predict(matrix)
+            scores = self._xgboost.predict(matrix)
+            return scores if self._calibrate is None else self._calibrate(scores)
         with warnings.catch_warnings():
             # The estimator was fitted on a frame with names; the matrix has the same columns.
             warnings.filterwarnings("ignore", message=_FEATURE_NAMES_WARNING)

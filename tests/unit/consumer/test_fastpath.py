@@ -14,6 +14,7 @@ from xgboost import XGBClassifier
 
 from consumer.fastpath import FastPipeline, NotCompilable, compile_verified, verify
 from consumer.scoring import ModelInfo, Scorer
+from contract.calibration import CalibratedClassifier
 from contract.frame import event_columns, events_to_frame
 from contract.pipeline import Variant, build_pipeline
 from contract.samples import edge_events
@@ -140,4 +141,23 @@ def test_xgboost_other_objectives_use_the_estimator(fresh_events: list[Any]) -> 
     expected = pipeline.predict_proba(events_to_frame(fresh_events[:100]))[:, 1]
     np.testing.assert_array_equal(
         compiled.predict_proba(event_columns(fresh_events[:100])), expected
+    )
+
+
+@pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
+def test_a_calibrated_xgboost_build_is_scored_by_its_booster_then_its_map(
+    method: str, fresh_events: list[Any]
+) -> None:
+    data = generate_sessions(800, seed=3)
+    model = CalibratedClassifier(
+        XGBClassifier(n_estimators=8, max_depth=3, n_jobs=1, random_state=0),
+        method=method,  # type: ignore[arg-type]
+        cv=3,
+    )
+    pipeline = build_pipeline(model, "full").fit(data[list(FEATURE_COLUMNS)], data["Revenue"])
+    compiled, _ = compile_verified(pipeline, fresh_events[:300])
+    assert compiled._xgboost is not None  # the inner booster, not the wrapper's predict_proba
+    expected = pipeline.predict_proba(events_to_frame(fresh_events))[:, 1]
+    np.testing.assert_allclose(
+        compiled.predict_proba(event_columns(fresh_events)), expected, rtol=0, atol=1e-12
     )
