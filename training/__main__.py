@@ -1,6 +1,8 @@
 """``python -m training`` / ``shopper-train``: train both variants into a new immutable build.
 
-Prints ``MODEL_URI=file:///.../best_model_<variant>.joblib`` for each artifact at the end.
+Prints ``MODEL_URI=file:///.../best_model_<variant>.joblib`` (or ``s3://...``) for each artifact
+at the end. ``python -m training builds --registry <dir or s3://bucket/prefix>`` lists the builds
+of a registry with their variants, estimators, test metrics and the MODEL_URI of each artifact.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import cast
 
 logger = logging.getLogger(__name__)
@@ -29,7 +30,9 @@ def _parser(variants: Sequence[str], families: Sequence[str]) -> argparse.Argume
         help="CSV, Parquet or SQLite file: a path, file:// or http(s):// URL, or "
         "sqlite:///relative.db?table=NAME / sqlite:////absolute.db?table=NAME",
     )
-    parser.add_argument("--out", required=True, type=Path, help="registry directory")
+    parser.add_argument(
+        "--out", required=True, help="registry: a directory or an s3://bucket/prefix URI"
+    )
     parser.add_argument(
         "--n-iter",
         type=_positive_int,
@@ -76,7 +79,32 @@ def _choices(
     return names
 
 
+def list_registry(argv: Sequence[str]) -> int:
+    """``builds --registry R``: print the registry's builds and the MODEL_URI of each artifact."""
+    from contract.storage import S3Options, StorageError, Store
+    from training.registry import format_builds, list_builds
+
+    parser = argparse.ArgumentParser(
+        prog="python -m training builds", description="List the builds of a registry."
+    )
+    parser.add_argument(
+        "--registry", required=True, help="a registry directory or an s3://bucket/prefix URI"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level="WARNING", stream=sys.stderr)
+    try:
+        builds, ignored = list_builds(args.registry, Store(S3Options.from_environ()))
+    except StorageError as exc:
+        print(f"cannot list {args.registry}: {exc}", file=sys.stderr)
+        return 1
+    print(format_builds(builds, ignored))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["builds"]:
+        return list_registry(arguments[1:])
     # Heavy imports (scikit-learn, xgboost, matplotlib) only once the CLI actually runs.
     from contract.errors import ContractError
     from contract.pipeline import VARIANTS, Variant
@@ -86,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from training.search import FAMILIES
 
     parser = _parser(VARIANTS, FAMILIES)
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     logging.basicConfig(
         level=args.log_level,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
