@@ -1,7 +1,8 @@
 """``python -m consumer``: the long-running scoring service.
 
 Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for a bad setting, 3 when a model
-gate refuses the artifact, 1 for anything else (including a shutdown that overran its bound).
+gate refuses the artifact (``fetch`` included: an s3:// build that cannot be downloaded), 1 for
+anything else (including a shutdown that overran its bound).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from confluent_kafka import KafkaException, Producer
 from prometheus_client import CollectorRegistry
 
 from consumer.errors import ConsumerError, GateError, SettingsError
-from consumer.gates import load_checked_model
+from consumer.fetch import load_model
 from consumer.health import HealthServer, HealthState
 from consumer.kafka import producer_config
 from consumer.logs import configure_logging
@@ -26,6 +27,8 @@ from consumer.loop import MAX_RETRY_BACKOFF_S, ScoringLoop
 from consumer.metrics import ScorerMetrics
 from consumer.publish import DeliveryErrors, Publisher
 from consumer.settings import Settings, load_settings
+from consumer.shadow import set_primary_info, start_shadow
+from contract.storage import Store
 
 logger = logging.getLogger("consumer")
 
@@ -54,16 +57,15 @@ def serve(settings: Settings) -> int:
     health = HealthState(liveness_timeout_s=liveness_timeout)
     server = HealthServer(health, registry, "0.0.0.0", settings.metrics_port)
     server.start()
+    store = Store(settings.s3_options())
     try:
-        scorer = load_checked_model(settings.model_path, settings.allow_library_mismatch)
+        scorer = load_model(settings.model_uri, settings, store)
     except GateError as exc:
         logger.error("%s; nothing will be consumed", exc)
         server.stop()
         return EXIT_GATE
-    info = scorer.info
-    metrics.model_info.labels(
-        build_id=info.build_id, variant=info.variant, git_sha=info.git_sha
-    ).set(1)
+    set_primary_info(metrics, scorer.info)
+    shadow = start_shadow(settings, scorer.info, store, metrics)
     health.set_gates_passed()
     _tune_garbage_collector()
 
@@ -77,7 +79,7 @@ def serve(settings: Settings) -> int:
     try:
         if settings.processing_guarantee == "exactly_once":
             _init_transactions(producer, stop)
-        loop = ScoringLoop(settings, scorer, producer, publisher, metrics, health)
+        loop = ScoringLoop(settings, scorer, producer, publisher, metrics, health, shadow)
         logger.info(
             "scoring input=%s output=%s dlq=%s group=%s guarantee=%s",
             settings.input_topic,
@@ -95,6 +97,8 @@ def serve(settings: Settings) -> int:
         if loop is not None:
             loop.shutdown()
         producer.flush(settings.shutdown_timeout_s / 2)
+        if shadow is not None:
+            shadow.close(settings.shutdown_timeout_s / 4)
         server.stop()
     return EXIT_OK
 

@@ -33,6 +33,7 @@ from consumer.metrics import ScorerMetrics
 from consumer.publish import Publisher, output_records, rfc3339_now
 from consumer.scoring import Scorer, score_isolating_failures
 from consumer.settings import Settings
+from consumer.shadow import Shadow
 
 logger = logging.getLogger(__name__)
 
@@ -78,8 +79,10 @@ class ScoringLoop:
         publisher: Publisher,
         metrics: ScorerMetrics,
         health: HealthState,
+        shadow: Shadow | None = None,
     ) -> None:
         self._settings = settings
+        self._shadow = shadow
         self._scorer = scorer
         self._producer = producer
         self._publisher = publisher
@@ -216,6 +219,8 @@ class ScoringLoop:
         )
         scored_at = time.perf_counter()
         metrics.observe_stage("score", scored_at - decoded_at)
+        if self._shadow is not None:  # never raises; never changes records, offsets, readiness
+            self._shadow.observe(events, scored_messages, probabilities)
 
         try:
             if self._exactly_once:
