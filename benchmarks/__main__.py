@@ -61,6 +61,7 @@ class Options:
     out: Path
     work: Path
     quick: bool
+    shadow: str = "also"
 
 
 @dataclass
@@ -217,8 +218,9 @@ def throughput_run(
     batch: int,
     target: int,
     time_limit_s: float | None = None,
+    **extra: str,
 ) -> Throughput:
-    env = settings_env(opts, topics, input_topic, name, batch)
+    env = settings_env(opts, topics, input_topic, name, batch, **extra)
     process = ServiceProcess(module, env, opts.work / f"{name}.log").start()
     outputs = Watermarks(topics.bootstrap, env["OUTPUT_TOPIC"], PARTITIONS)
     try:
@@ -253,6 +255,8 @@ def throughput_run(
         cpu_s_per_1000=round((end.cpu_s - begin.cpu_s) / done * 1000, 4),
         peak_rss_mb=round(peak / MB, 1),
     )
+    if extra.get("SHADOW_MODEL_URI") and "shadow scoring build_id=" not in process.log_text():
+        raise BenchmarkError(f"{name}: the shadow was not in service:\n{process.log_tail()}")
     if module == "consumer" and "compiled scoring path verified" not in process.log_text():
         result.notes = "pipeline path (compiled path not verified)"
     logger.info("%s", result)
@@ -402,6 +406,9 @@ def table(results: Results) -> str:
             f"{m.rss_at_end_mb:,.0f} MB after {m.events:,} ({m.growth:+.1%}); "
             f"peak {m.peak_rss_mb:,.0f} MB; {m.events_per_s:,.0f} events/s.",
         ]
+    for key, ratio in results.ratios.items():
+        if key.startswith("shadow-"):
+            lines += ["", f"With a shadow of the other variant: {key} = {ratio:.2f}"]
     lines += ["", "Targets: " + "; ".join(f"{k}: {v}" for k, v in results.targets.items())]
     return "\n".join(lines)
 
@@ -440,6 +447,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
     parser.add_argument("--memory-events", type=int, default=None, help="default 1,000,000")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory run")
     parser.add_argument("--naive-seconds", type=float, default=None, help="default 30 (quick 5)")
+    parser.add_argument(
+        "--shadow",
+        choices=["also", "no", "only"],
+        default="also",
+        help="the run with SHADOW_MODEL_URI = the build's other variant, at the largest batch "
+        "size: also (default), no, or only (that run and the same run without a shadow)",
+    )
     args = parser.parse_args(argv)
     quick = bool(args.quick)
     events = args.events or (2000 if quick else DEFAULT_EVENTS)
@@ -465,6 +479,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
         out=args.out,
         work=work,
         quick=quick,
+        shadow=args.shadow,
     )
     return opts, args
 
@@ -487,6 +502,10 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
     prefill(opts.bootstrap, input_topic, payloads)
     logger.info("pre-filled %s in %.1fs", input_topic, time.monotonic() - t)
 
+    if opts.shadow == "only":
+        shadow_comparison(opts, topics, input_topic, results)
+        results.seconds_total = round(time.monotonic() - started, 1)
+        return results
     results.throughput.append(
         throughput_run(
             opts, topics, input_topic, "ceiling", "benchmarks.passthrough", 1000, opts.events
@@ -510,6 +529,8 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
                 opts, topics, input_topic, f"consumer-{batch}", "consumer", batch, opts.events
             )
         )
+    if opts.shadow == "also":
+        shadow_comparison(opts, topics, input_topic, results, baseline_done=True)
     for rate in opts.rates:
         results.latency.append(latency_run(opts, topics, payloads, rate))
     if opts.memory_events:
@@ -517,6 +538,37 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
     summarise(results)
     results.seconds_total = round(time.monotonic() - started, 1)
     return results
+
+
+def shadow_comparison(
+    opts: Options, topics: Topics, input_topic: str, results: Results, baseline_done: bool = False
+) -> None:
+    """The consumer at the largest batch size with a shadow of the build's other variant."""
+    batch = max(opts.batch_sizes)
+    primary = opts.model_uri.rsplit("/", 1)
+    other = "no_page_values" if primary[1] == "best_model_full.joblib" else "full"
+    shadow_uri = f"{primary[0]}/best_model_{other}.joblib"
+    baseline = f"consumer-{batch}"
+    if not baseline_done:
+        results.throughput.append(
+            throughput_run(opts, topics, input_topic, baseline, "consumer", batch, opts.events)
+        )
+    run = throughput_run(
+        opts,
+        topics,
+        input_topic,
+        f"shadow-{batch}",
+        "consumer",
+        batch,
+        opts.events,
+        SHADOW_MODEL_URI=shadow_uri,
+    )
+    run.notes = (run.notes + f" shadow={other}").strip()
+    results.throughput.append(run)
+    by_name = {r.name: r for r in results.throughput}
+    results.ratios[f"shadow-{batch}/{baseline}"] = round(
+        run.events_per_s / by_name[baseline].events_per_s, 3
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
