@@ -53,7 +53,7 @@ class Settings(BaseSettings):
         "manifest.json beside it."
     )
     model_cache_dir: Path = Field(
-        default=Path(tempfile.gettempdir()) / "shopper-intent-models",
+        default_factory=lambda: Path(tempfile.gettempdir()) / "shopper-intent-models",
         description="Where s3:// artifacts and their manifests are downloaded before the gates.",
     )
     model_fetch_attempts: int = Field(
