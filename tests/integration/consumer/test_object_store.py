@@ -24,6 +24,7 @@ from tests.integration.consumer.doctored import Marker
 from tests.integration.consumer.kafka_io import produce_events, read_topic, synthetic_events
 from tests.integration.s3 import LocalS3
 from training.__main__ import main as train_main
+from training.artifact import BuildExistsError, upload_build
 from training.synthetic import generate_sessions
 
 FULL = "best_model_full.joblib"
@@ -196,3 +197,24 @@ def test_fetch_failures_stop_at_the_gate_and_nothing_is_loaded(
     assert "model gate 'fetch' failed: wrong credentials after 2 attempts" in log, log
     assert "model gates passed" not in log
     assert "scoring input=" not in log  # the loop never started: nothing consumed
+
+
+def test_a_build_id_is_never_overwritten(
+    s3_server: LocalS3, s3_bucket: str, model_build: Path
+) -> None:
+    store = Store(s3_server.options())
+    registry = f"s3://{s3_bucket}/registry"
+    build_uri = upload_build(model_build, registry, store)
+    assert build_uri == f"{registry}/{model_build.name}"
+    client = s3_server.client()
+    manifest_key = f"registry/{model_build.name}/manifest.json"
+    etag = client.head_object(Bucket=s3_bucket, Key=manifest_key)["ETag"]
+    with pytest.raises(BuildExistsError):
+        upload_build(model_build, registry, store)
+    assert client.head_object(Bucket=s3_bucket, Key=manifest_key)["ETag"] == etag
+    # Not even over a half-uploaded build (objects but no manifest yet).
+    partial = f"s3://{s3_bucket}/partial"
+    store.put_file(model_build / FULL, f"{partial}/{model_build.name}/{FULL}")
+    with pytest.raises(BuildExistsError):
+        upload_build(model_build, partial, store)
+    assert not store.exists(f"{partial}/{model_build.name}/manifest.json")

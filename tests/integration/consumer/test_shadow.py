@@ -118,5 +118,7 @@ def test_failing_shadows_leave_the_primary_output_identical_and_complete(
         assert consumer.metric("scorer_messages_total", 'outcome="scored"') == len(events)
         assert consumer.metric("scorer_shadow_failures_total", f'stage="{stage}"') == 1, stage
         assert _shadow_info_lines(consumer) == [], stage  # switched off, not shown as loaded
-        assert consumer.readiness() is not None
+        state = consumer.readiness()  # readiness is the primary's alone
+        assert state is not None
+        assert state.get("ready") is True, (stage, state)
         assert consumer.terminate() == 0, consumer.log_tail()
