@@ -133,8 +133,13 @@ class Settings(BaseSettings):
         topics = [self.input_topic, self.output_topic, self.dlq_topic]
         if len(set(topics)) != 3:
             raise ValueError("INPUT_TOPIC, OUTPUT_TOPIC and DLQ_TOPIC must be three topics")
-        if self.shadow_output_topic is not None and self.shadow_output_topic in topics:
-            raise ValueError("SHADOW_OUTPUT_TOPIC must differ from INPUT, OUTPUT and DLQ topics")
+        if self.shadow_output_topic is not None:
+            if self.shadow_output_topic in topics:
+                raise ValueError(
+                    "SHADOW_OUTPUT_TOPIC must differ from INPUT, OUTPUT and DLQ topics"
+                )
+            if self.shadow_model_uri is None:
+                raise ValueError("SHADOW_OUTPUT_TOPIC is set but SHADOW_MODEL_URI is not")
         return self
 
     @property

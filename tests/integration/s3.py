@@ -81,9 +81,6 @@ class LocalS3:
             ),
         )
 
-    def bucket_dir(self, bucket: str) -> Path:
-        return REPO_ROOT / ".local" / "s3" / "data" / self.name / "buckets" / bucket
-
 
 def unique_bucket(prefix: str = "it") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"

@@ -61,6 +61,7 @@ def test_missing_secret_file_names_the_variable(tmp_path: Path) -> None:
         ("MODEL_URI", "s3:///no-bucket/model.joblib"),
         ("SHADOW_MODEL_URI", "hdfs://x/model.joblib"),
         ("SHADOW_OUTPUT_TOPIC", "session-scores"),
+        ("SHADOW_OUTPUT_TOPIC", "shadow-scores"),  # without SHADOW_MODEL_URI
         ("MODEL_FETCH_ATTEMPTS", "0"),
         ("OUTPUT_TOPIC", "sessions"),
         ("KAFKA_ENABLE_AUTO_COMMIT", "false"),
