@@ -57,15 +57,8 @@ S3_ENVIRONMENT: Final[tuple[str, ...]] = (
 
 _NOT_FOUND = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound"})
 _CREDENTIALS = frozenset(
-    {
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "AccessDenied",
-        "403",
-        "ExpiredToken",
-        "InvalidToken",
-        "AuthorizationHeaderMalformed",
-    }
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "AccessDenied", "403", "ExpiredToken"}
+    | {"InvalidToken", "AuthorizationHeaderMalformed"}
 )
 _EXISTS = frozenset({"PreconditionFailed", "412", "ConditionalRequestConflict"})
 _DESCRIPTION: Final[dict[str, str]] = {
