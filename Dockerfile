@@ -1,7 +1,8 @@
 # One image, two entry points: the scoring consumer (the default command, `shopper-consumer`)
 # and the training job (`shopper-train --data ... --out ...`). Neither the dataset nor a model is
-# inside: the consumer reads a build from the registry volume named by MODEL_URI, and training
-# reads the dataset from a mounted volume and writes a new build to the registry volume.
+# inside: the consumer reads the build named by MODEL_URI (from a registry volume, or downloaded
+# from object storage for an s3:// URI), and training reads the dataset and writes a new build
+# there (a mounted volume, or s3://).
 #
 #   docker build -t shopper-intent:$(git rev-parse --short HEAD) \
 #       --build-arg GIT_SHA=$(git rev-parse HEAD) .

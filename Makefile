@@ -17,7 +17,7 @@ KUSTOMIZE := $(TOOLS)/bin/kustomize
 PROMETHEUS_BIN := /usr/bin/prometheus
 PROMTOOL_BIN := /usr/bin/promtool
 
-.PHONY: help install prometheus render-k8s lint test test-unit test-integration train demo bench clean broker-start broker-stop
+.PHONY: help install prometheus render-k8s lint test test-unit test-integration train demo bench clean broker-start broker-stop s3-start s3-stop
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -74,7 +74,7 @@ train: install ## train both variants on the shared dataset into $(REGISTRY)/
 demo: install ## the main job: local broker, training (if no build), consumer, replay, summary
 	$(PY) deploy/local/demo.py --data $(DATA) --registry $(REGISTRY) $(DEMO_ARGS)
 
-bench: install ## consumer throughput/latency vs the local broker (BENCH_ARGS="--quick" or "--events N")
+bench: install ## consumer throughput/latency vs the local broker (BENCH_ARGS="--quick", "--events N", "--shadow only")
 	$(PY) -m benchmarks --registry $(REGISTRY) --data $(DATA) $(BENCH_ARGS)
 
 broker-start: ## start a local Kafka broker by hand (BROKER_NAME=dev, BROKER_ARGS="--sasl --port 9092")
@@ -83,5 +83,11 @@ broker-start: ## start a local Kafka broker by hand (BROKER_NAME=dev, BROKER_ARG
 broker-stop: ## stop that broker and remove its data (BROKER_STOP_ARGS=--keep-data keeps it)
 	deploy/local/kafka.sh stop --name $(or $(BROKER_NAME),dev) $(BROKER_STOP_ARGS)
 
-clean: ## remove caches and local broker data (keeps .venv)
-	rm -rf .pytest_cache .mypy_cache .ruff_cache .local/kafka/data
+s3-start: ## start a local S3 server by hand (S3_NAME=dev, S3_ARGS="--bucket models --port 9000")
+	deploy/local/s3.sh start --name $(or $(S3_NAME),dev) $(S3_ARGS)
+
+s3-stop: ## stop that S3 server and remove its data (S3_STOP_ARGS=--keep-data keeps it)
+	deploy/local/s3.sh stop --name $(or $(S3_NAME),dev) $(S3_STOP_ARGS)
+
+clean: ## remove caches and local broker and S3 data (keeps .venv)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .local/kafka/data .local/s3/data

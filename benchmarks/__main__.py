@@ -65,6 +65,7 @@ class Options:
     out: Path
     work: Path
     quick: bool
+    shadow: str = "also"
 
 
 @dataclass
@@ -259,6 +260,8 @@ def throughput_run(
         cpu_s_per_1000=round((end.cpu_s - begin.cpu_s) / done * 1000, 4),
         peak_rss_mb=round(peak / MB, 1),
     )
+    if extra.get("SHADOW_MODEL_URI") and "shadow scoring build_id=" not in process.log_text():
+        raise BenchmarkError(f"{name}: the shadow was not in service:\n{process.log_tail()}")
     if module == "consumer" and "compiled scoring path verified" not in process.log_text():
         result.notes = "pipeline path (compiled path not verified)"
     logger.info("%s", result)
@@ -421,6 +424,9 @@ def table(results: Results) -> str:
     if results.adversarial_decode:
         lines += ["", "Adversarial decode (in process, CPU per message):"]
         lines += [adversarial.table(results.adversarial_decode)]
+    for key, ratio in results.ratios.items():
+        if key.startswith("shadow-"):
+            lines += ["", f"With a shadow of the other variant: {key} = {ratio:.2f}"]
     lines += ["", "Targets: " + "; ".join(f"{k}: {v}" for k, v in results.targets.items())]
     return "\n".join(lines)
 
@@ -461,6 +467,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
     parser.add_argument("--memory-events", type=int, default=None, help="default 1,000,000")
     parser.add_argument("--no-memory", action="store_true", help="skip the memory run")
     parser.add_argument("--naive-seconds", type=float, default=None, help="default 30 (quick 5)")
+    parser.add_argument(
+        "--shadow",
+        choices=["also", "no", "only"],
+        default="also",
+        help="the run with SHADOW_MODEL_URI = the build's other variant, at the largest batch "
+        "size: also (default), no, or only (that run and the same run without a shadow)",
+    )
     args = parser.parse_args(argv)
     quick = bool(args.quick)
     events = args.events or (2000 if quick else DEFAULT_EVENTS)
@@ -486,6 +499,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
         out=args.out,
         work=work,
         quick=quick,
+        shadow=args.shadow,
     )
     return opts, args
 
@@ -508,6 +522,10 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
     prefill(opts.bootstrap, input_topic, payloads)
     logger.info("pre-filled %s in %.1fs", input_topic, time.monotonic() - t)
 
+    if opts.shadow == "only":
+        shadow_comparison(opts, topics, input_topic, results)
+        results.seconds_total = round(time.monotonic() - started, 1)
+        return results
     results.throughput.append(
         throughput_run(
             opts, topics, input_topic, "ceiling", "benchmarks.passthrough", 1000, opts.events
@@ -543,6 +561,8 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
             PROCESSING_GUARANTEE="exactly_once",
         )
     )
+    if opts.shadow == "also":
+        shadow_comparison(opts, topics, input_topic, results, baseline_done=True)
     for rate in opts.rates:
         results.latency.append(latency_run(opts, topics, payloads, rate))
     if opts.memory_events:
@@ -552,6 +572,37 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
     summarise(results)
     results.seconds_total = round(time.monotonic() - started, 1)
     return results
+
+
+def shadow_comparison(
+    opts: Options, topics: Topics, input_topic: str, results: Results, baseline_done: bool = False
+) -> None:
+    """The consumer at the largest batch size with a shadow of the build's other variant."""
+    batch = max(opts.batch_sizes)
+    primary = opts.model_uri.rsplit("/", 1)
+    other = "no_page_values" if primary[1] == "best_model_full.joblib" else "full"
+    shadow_uri = f"{primary[0]}/best_model_{other}.joblib"
+    baseline = f"consumer-{batch}"
+    if not baseline_done:
+        results.throughput.append(
+            throughput_run(opts, topics, input_topic, baseline, "consumer", batch, opts.events)
+        )
+    run = throughput_run(
+        opts,
+        topics,
+        input_topic,
+        f"shadow-{batch}",
+        "consumer",
+        batch,
+        opts.events,
+        SHADOW_MODEL_URI=shadow_uri,
+    )
+    run.notes = (run.notes + f" shadow={other}").strip()
+    results.throughput.append(run)
+    by_name = {r.name: r for r in results.throughput}
+    results.ratios[f"shadow-{batch}/{baseline}"] = round(
+        run.events_per_s / by_name[baseline].events_per_s, 3
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """``python -m consumer``: the long-running scoring service.
 
 Exit status: 0 after a clean shutdown (SIGTERM/SIGINT), 2 for a bad setting, 3 when a model
-gate refuses the artifact, 1 for anything else (including a shutdown that overran its bound).
+gate refuses the artifact (``fetch`` included: an s3:// build that cannot be downloaded), 1 for
+anything else (including a shutdown that overran its bound).
 """
 
 from __future__ import annotations
@@ -20,15 +21,17 @@ from prometheus_client import CollectorRegistry
 from consumer.delivery import Publisher
 from consumer.drift import drift_sentinel
 from consumer.errors import ConsumerError, GateError, SettingsError
-from consumer.gates import load_checked_model
+from consumer.fetch import load_model
 from consumer.health import HealthServer, HealthState
 from consumer.kafka import ClientEvents, consumer_config, producer_config
 from consumer.logs import configure_logging
 from consumer.loop import MAX_RETRY_BACKOFF_S, ScoringLoop
 from consumer.metrics import ScorerMetrics
 from consumer.settings import Settings, load_settings
+from consumer.shadow import set_primary_info, start_shadow
 from consumer.spans import BatchTracing, configure_tracing
 from consumer.transactions import init_transactions
+from contract.storage import Store
 
 logger = logging.getLogger("consumer")
 
@@ -62,19 +65,17 @@ def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
     health = HealthState(liveness_timeout_s=liveness_timeout)
     server = HealthServer.bind(health, registry, "0.0.0.0", settings.metrics_port)
     server.start()
+    store = Store(settings.s3_options())
     try:
-        scorer = load_checked_model(
-            settings.model_path, settings.allow_library_mismatch, settings.model_trusted_keys
-        )
+        scorer, artifact = load_model(settings.model_uri, settings, store)
     except GateError as exc:
         logger.error("%s; nothing will be consumed", exc)
         server.stop()
         return EXIT_GATE
     info = scorer.info
-    metrics.model_info.labels(
-        build_id=info.build_id, variant=info.variant, git_sha=info.git_sha
-    ).set(1)
+    set_primary_info(metrics, info)
     metrics.set_scoring_path(scorer.path)
+    shadow = start_shadow(settings, info, store, metrics)
     health.set_gates_passed()
     _tune_garbage_collector()
 
@@ -100,9 +101,19 @@ def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
         if settings.processing_guarantee == "exactly_once":
             init_transactions(producer, stop)
         consumer = Consumer(consumer_config(settings, events.on_error, events.on_stats))
-        drift = drift_sentinel(settings, metrics, info.threshold)
+        drift = drift_sentinel(settings, metrics, info.threshold, artifact)
         loop = ScoringLoop(
-            settings, scorer, consumer, producer, publisher, metrics, health, events, tracing, drift
+            settings,
+            scorer,
+            consumer,
+            producer,
+            publisher,
+            metrics,
+            health,
+            events,
+            tracing,
+            drift,
+            shadow,
         )
         logger.info(
             "scoring input=%s output=%s dlq=%s group=%s guarantee=%s",
@@ -121,6 +132,8 @@ def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
         if loop is not None:
             loop.shutdown()
         producer.flush(settings.shutdown_timeout_s / 2)
+        if shadow is not None:
+            shadow.close(settings.shutdown_timeout_s / 4)
         server.stop()
     return EXIT_OK
 

@@ -21,6 +21,7 @@ from consumer.framing import Framing
 from consumer.publish import output_records
 from consumer.scoring import Scorer, score_isolating_failures
 from contract.frame import event_columns, select_rows
+from contract.schema import SessionEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,8 @@ class BatchResult:
     and the CPU-side time of each stage."""
 
     records: list[bytes]
+    events: list[SessionEvent]
+    """The scored events, index-aligned with `records`, `scored` and `probabilities`."""
     scored: list[MessageLike]
     rejections: list[Rejection]
     columns: dict[str, Any]
@@ -65,6 +68,7 @@ def process_batch(
     records = output_records(events, scored, probabilities, scorer.info, scored_at)
     return BatchResult(
         records,
+        events,
         scored,
         rejections,
         columns,

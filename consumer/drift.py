@@ -20,6 +20,7 @@ import math
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -177,14 +178,13 @@ def _band(snapshot: DriftSnapshot | None) -> int:
 
 
 def drift_sentinel(
-    settings: Settings, metrics: ScorerMetrics, threshold: float
+    settings: Settings, metrics: ScorerMetrics, threshold: float, artifact: Path
 ) -> DriftSentinel | None:
     """The sentinel for the served build, or None (said in the log) when it is switched off or
     the build has no reference profile (builds older than the profile)."""
     if not settings.drift_enabled:
         logger.info("drift sentinel off: DRIFT_ENABLED=false")
         return None
-    artifact = settings.model_path
     entry = artifact_entry(manifest_beside(artifact), artifact)
     if entry.profile is None:
         logger.warning(

@@ -32,6 +32,7 @@ from consumer.metrics import ScorerMetrics
 from consumer.publish import rfc3339_now
 from consumer.scoring import Scorer
 from consumer.settings import Settings
+from consumer.shadow import Shadow
 from consumer.spans import BatchTracing
 from consumer.transactions import TRANSACTION_TIMEOUT_S, abort_transaction, commit_transaction
 
@@ -61,10 +62,12 @@ class ScoringLoop:
         events: ClientEvents,
         tracing: BatchTracing | None = None,
         drift: DriftSentinel | None = None,
+        shadow: Shadow | None = None,
     ) -> None:
         self._drift = drift
         self._settings = settings
         self._tracing = tracing or BatchTracing()
+        self._shadow = shadow
         self._scorer = scorer
         self._consumer = consumer
         self._producer = producer
@@ -169,6 +172,8 @@ class ScoringLoop:
         self._metrics.set_scoring_path(self._scorer.path)
         if self._drift is not None and result.scored:
             self._drift.observe(result.columns, result.probabilities)
+        if self._shadow is not None:  # never raises; never changes records, offsets, readiness
+            self._shadow.observe(result.events, result.scored, result.probabilities)
         sources = [*result.scored, *(r.message for r in result.rejections)]
         batch = PendingBatch(messages, sources, len(result.records))
         try:

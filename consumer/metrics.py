@@ -33,10 +33,16 @@ METRIC_NAMES = (
     "scorer_positive_label_ratio",
     "scorer_drift_window_events",
     "scorer_drift_reference",
+    "scorer_shadow_abs_difference",
+    "scorer_shadow_label_disagreements_total",
+    "scorer_shadow_failures_total",
+    "scorer_shadow_duration_seconds",
 )
+ShadowFailure = Literal["gates", "scoring", "publish"]
 
 _BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_DIFFERENCE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
@@ -64,6 +70,10 @@ class ScorerMetrics:
     positive_label_ratio: Gauge
     drift_window_events: Gauge
     drift_reference: Gauge
+    shadow_difference: Histogram
+    shadow_disagreements: Counter
+    shadow_failures: Counter
+    shadow_duration: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ScorerMetrics:
@@ -85,6 +95,14 @@ class ScorerMetrics:
         )
         for stage in ("decode", "score", "publish", "commit"):
             batch_duration.labels(stage=stage)
+        shadow_failures = Counter(
+            "scorer_shadow_failures",
+            "Shadow model failures: gates (refused at start), scoring (switched off), publish.",
+            ["stage"],
+            registry=registry,
+        )
+        for failure in ("gates", "scoring", "publish"):
+            shadow_failures.labels(stage=failure)
         return cls(
             registry=registry,
             messages=messages,
@@ -109,8 +127,8 @@ class ScorerMetrics:
             ),
             model_info=Gauge(
                 "scorer_model_info",
-                "The model build in service (value 1).",
-                ["build_id", "variant", "git_sha"],
+                "The model builds loaded (value 1): role primary serves, role shadow is compared.",
+                ["role", "build_id", "variant", "git_sha"],
                 registry=registry,
             ),
             rebalances=Counter(
@@ -179,6 +197,25 @@ class ScorerMetrics:
                 "The build's reference values: positive_label_ratio and mean_probability on its "
                 "test split.",
                 ["quantity"],
+                registry=registry,
+            ),
+            shadow_difference=Histogram(
+                "scorer_shadow_abs_difference",
+                "|primary - shadow| purchase probability, per event scored by both.",
+                buckets=_DIFFERENCE_BUCKETS,
+                registry=registry,
+            ),
+            shadow_disagreements=Counter(
+                "scorer_shadow_label_disagreements",
+                "Events whose label (probability >= the build's threshold) differs between "
+                "the primary and the shadow.",
+                registry=registry,
+            ),
+            shadow_failures=shadow_failures,
+            shadow_duration=Histogram(
+                "scorer_shadow_duration_seconds",
+                "Time spent scoring (and publishing) a batch with the shadow model.",
+                buckets=_STAGE_BUCKETS,
                 registry=registry,
             ),
         )

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Literal
-from urllib.parse import unquote, urlparse
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +23,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from consumer.errors import SettingsError
 from consumer.framing import Framing, InputFormat
 from consumer.limits import LIBRDKAFKA_MESSAGE_MAX_BYTES, dead_letter_budget
+from contract.storage import S3Options, StorageError, parse_location
 
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
 
@@ -49,8 +50,32 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="ignore")
 
     model_uri: str = Field(
-        description="Path or file:// URI of a best_model_<variant>.joblib; manifest.json beside it."
+        description="Path, file:// or s3:// URI of a best_model_<variant>.joblib; its build's "
+        "manifest.json beside it."
     )
+    model_cache_dir: Path = Field(
+        default_factory=lambda: Path(tempfile.gettempdir()) / "shopper-intent-models",
+        description="Where s3:// artifacts and their manifests are downloaded before the gates.",
+    )
+    model_fetch_attempts: int = Field(
+        default=4, ge=1, le=20, description="Tries at fetching an s3:// build before exit 3."
+    )
+    shadow_model_uri: str | None = Field(
+        default=None,
+        description="A second build (any URI kind) scored beside the primary, never published "
+        "as the primary output; a shadow that fails is switched off.",
+    )
+    shadow_output_topic: str | None = Field(
+        default=None, description="Topic for the shadow's records (same format); unset: none."
+    )
+    aws_access_key_id: SecretStr | None = None
+    aws_secret_access_key: SecretStr | None = None
+    aws_session_token: SecretStr | None = None
+    aws_endpoint_url_s3: str | None = None
+    aws_endpoint_url: str | None = None
+    aws_region: str | None = None
+    aws_default_region: str | None = None
+    aws_request_checksum_calculation: str | None = None
     kafka_bootstrap_servers: str = Field(description="Comma-separated host:port list.")
     input_topic: str = Field(default="sessions", description="Topic of session events.")
     output_topic: str = Field(default="session-scores", description="Topic of scored records.")
@@ -114,6 +139,16 @@ class Settings(BaseSettings):
         default_factory=dict, description="librdkafka properties from KAFKA_<PROPERTY> variables."
     )
 
+    @field_validator("model_uri", "shadow_model_uri")
+    @classmethod
+    def _location(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                parse_location(value)
+            except StorageError as exc:
+                raise ValueError(exc.detail) from exc
+        return value
+
     @field_validator("input_topic", "output_topic", "dlq_topic", "consumer_group")
     @classmethod
     def _not_blank(cls, value: str) -> str:
@@ -136,6 +171,13 @@ class Settings(BaseSettings):
         topics = [self.input_topic, self.output_topic, self.dlq_topic]
         if len(set(topics)) != 3:
             raise ValueError("INPUT_TOPIC, OUTPUT_TOPIC and DLQ_TOPIC must be three topics")
+        if self.shadow_output_topic is not None:
+            if self.shadow_output_topic in topics:
+                raise ValueError(
+                    "SHADOW_OUTPUT_TOPIC must differ from INPUT, OUTPUT and DLQ topics"
+                )
+            if self.shadow_model_uri is None:
+                raise ValueError("SHADOW_OUTPUT_TOPIC is set but SHADOW_MODEL_URI is not")
         return self
 
     @model_validator(mode="after")
@@ -146,13 +188,20 @@ class Settings(BaseSettings):
 
     @property
     def model_path(self) -> Path:
-        """MODEL_URI as a local path (``file://`` URIs and plain paths)."""
-        parsed = urlparse(self.model_uri)
-        if parsed.scheme == "file":
-            return Path(unquote(parsed.path))
-        if parsed.scheme == "":
-            return Path(self.model_uri)
-        raise SettingsError("MODEL_URI", self.model_uri, "only paths and file:// URIs are served")
+        """MODEL_URI as a local path (``file://`` URIs and plain paths; s3:// is fetched first)."""
+        location = parse_location(self.model_uri)
+        if not isinstance(location, Path):
+            raise SettingsError("MODEL_URI", self.model_uri, "not a local path")
+        return location
+
+    def s3_options(self, attempts: int = 1) -> S3Options:
+        """The object store's settings (``AWS_*``, already resolved from ``*_FILE``)."""
+        values = {
+            name.upper(): value.get_secret_value() if isinstance(value, SecretStr) else value
+            for name in type(self).model_fields
+            if name.startswith("aws_") and (value := getattr(self, name)) is not None
+        }
+        return S3Options.from_environ(values, attempts=attempts)
 
     @property
     def framing(self) -> Framing:
@@ -231,6 +280,5 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         value = error.get("input")
         shown = "<secret>" if "kafka_properties" in location else value
         raise SettingsError(variable, shown, error["msg"]) from exc
-    _ = settings.model_path  # validates the URI's scheme now, not after the gates start
-    _ = settings.dead_letter_budget_bytes  # and message.max.bytes leaves room for dead letters
+    _ = settings.dead_letter_budget_bytes  # message.max.bytes leaves room for dead letters
     return settings

@@ -1,13 +1,15 @@
 """``python -m training`` / ``shopper-train``: train both variants into a new immutable build.
 
-Prints ``MODEL_URI=file:///.../best_model_<variant>.joblib`` for each artifact at the end.
+Prints ``MODEL_URI=file:///.../best_model_<variant>.joblib`` (or ``s3://...``) for each artifact
+at the end.
 
 Subcommands (``train`` is the default, so ``python -m training --data ... --out ...`` works):
 
-    python -m training [train] --data FILE --out REGISTRY [--signing-key FILE]
+    python -m training [train] --data FILE_OR_URI --out REGISTRY_DIR_OR_S3 [--signing-key FILE]
     python -m training keygen --private-key FILE --public-key FILE
     python -m training sign --build DIR_OR_URI [--signing-key FILE]
     python -m training drift --build DIR --data NEW_DATA   (a drift report: training.drift)
+    python -m training builds --registry DIR_OR_S3   (the builds, their metrics and MODEL_URIs)
 """
 
 from __future__ import annotations
@@ -86,7 +88,9 @@ def _add_train(
         help="CSV, Parquet or SQLite file: a path, file:// or http(s):// URL, or "
         "sqlite:///relative.db?table=NAME / sqlite:////absolute.db?table=NAME",
     )
-    parser.add_argument("--out", required=True, type=Path, help="registry directory")
+    parser.add_argument(
+        "--out", required=True, help="registry: a directory or an s3://bucket/prefix URI"
+    )
     parser.add_argument(
         "--n-iter",
         type=_positive_int,
@@ -144,8 +148,32 @@ def _choices(
     return names
 
 
+def list_registry(argv: Sequence[str]) -> int:
+    """``builds --registry R``: print the registry's builds and the MODEL_URI of each artifact."""
+    from contract.storage import S3Options, StorageError, Store
+    from training.registry import format_builds, list_builds
+
+    parser = argparse.ArgumentParser(
+        prog="python -m training builds", description="List the builds of a registry."
+    )
+    parser.add_argument(
+        "--registry", required=True, help="a registry directory or an s3://bucket/prefix URI"
+    )
+    args = parser.parse_args(argv)
+    logging.basicConfig(level="WARNING", stream=sys.stderr)
+    try:
+        builds, ignored = list_builds(args.registry, Store(S3Options.from_environ()))
+    except StorageError as exc:
+        print(f"cannot list {args.registry}: {exc}", file=sys.stderr)
+        return 1
+    print(format_builds(builds, ignored))
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["builds"]:
+        return list_registry(arguments[1:])
     if arguments[:1] == ["drift"]:
         from training.drift import main as drift_main
 

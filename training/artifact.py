@@ -3,6 +3,11 @@
 A build is written into a hidden temporary directory inside the registry and then renamed to
 ``<registry>/<build_id>`` in one step, so a reader never sees a half-written build and an
 earlier build is never overwritten (the rename is refused if the name exists).
+
+An object store has no rename: a build for an ``s3://`` registry is written locally the same
+way, then uploaded under ``<registry>/<build_id>/`` with ``manifest.json`` last. Readers treat a
+build without a manifest as absent, so a half-uploaded build is never served, and an upload is
+refused when anything already exists under that build id.
 """
 
 from __future__ import annotations
@@ -25,18 +30,19 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contract.manifest import MANIFEST_NAME, Manifest
 from contract.signing import fingerprint, sign_build
+from contract.storage import StorageError, Store, join
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BuildExistsError", "git_sha", "new_build_id", "write_build"]
+__all__ = ["BuildExistsError", "git_sha", "new_build_id", "upload_build", "write_build"]
 
 
 class BuildExistsError(FileExistsError):
     """The build directory already exists; builds are never overwritten."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path | str) -> None:
         self.path = path
-        super().__init__(f"build directory {path} already exists; builds are immutable")
+        super().__init__(f"build {path} already exists; builds are immutable")
 
 
 def new_build_id(now: datetime) -> str:
@@ -120,3 +126,24 @@ def _make_read_only(root: Path) -> None:
     for path in root.rglob("*"):
         if path.is_file():
             path.chmod(read_only)
+
+
+def upload_build(build_dir: Path, registry_uri: str, store: Store) -> str:
+    """Upload a finished local build to ``<registry_uri>/<build_id>/``; returns that URI.
+
+    Every file but the manifest goes first, ``manifest.json`` last: until it is there, readers
+    see no build. Raises :class:`BuildExistsError` if any object exists under the build id.
+    """
+    build_uri = join(registry_uri, build_dir.name)
+    if not store.is_empty_prefix(build_uri):
+        raise BuildExistsError(build_uri)
+    files = sorted(p for p in build_dir.rglob("*") if p.is_file() and p.name != MANIFEST_NAME)
+    try:
+        for path in [*files, build_dir / MANIFEST_NAME]:
+            store.put_file(path, join(build_uri, *path.relative_to(build_dir).parts))
+    except StorageError as exc:
+        if exc.problem == "exists":
+            raise BuildExistsError(build_uri) from exc
+        raise
+    logger.info("build uploaded uri=%s files=%d", build_uri, len(files) + 1)
+    return build_uri

@@ -4,6 +4,7 @@ Accepted sources:
 
 - a plain path or ``file://`` URL to a ``.csv``, ``.parquet`` or SQLite file;
 - an ``http(s)://`` URL to any of those (downloaded into memory, or a temp file for SQLite);
+- an ``s3://bucket/key`` URI to any of those (settings: ``contract.storage``);
 - ``sqlite:///relative/to.db?table=sessions`` or ``sqlite:////absolute/to.db?table=sessions``
   (SQLAlchemy's convention), or any SQLite path or URL plus ``table=`` (``--table``).
 
@@ -31,6 +32,7 @@ import pandas as pd
 
 from contract.parsing import parse_bool
 from contract.schema import FEATURE_COLUMNS, LABEL_COLUMN
+from contract.storage import S3Options, StorageError, Store
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +66,9 @@ class LoadedData:
     format: Format
 
 
-def load_sessions(uri: str, table: str | None = None, require_label: bool = True) -> LoadedData:
+def load_sessions(
+    uri: str, table: str | None = None, require_label: bool = True, store: Store | None = None
+) -> LoadedData:
     """Read the sessions table from ``uri`` (see the module docstring for the forms); with
     ``require_label=False`` a table without ``Revenue`` is accepted too (new, unlabelled data)."""
     parsed = urllib.parse.urlsplit(uri)
@@ -78,6 +82,11 @@ def load_sessions(uri: str, table: str | None = None, require_label: bool = True
     local: Path | None
     if scheme in ("http", "https"):
         local, raw = None, _download(uri)
+    elif scheme == "s3":
+        try:
+            local, raw = None, (store or Store(S3Options.from_environ())).read_bytes(uri)
+        except StorageError as exc:
+            raise DataError(uri, str(exc)) from exc
     elif scheme == "file":
         local = Path(urllib.request.url2pathname(parsed.path))
         raw = _read_path(uri, local)
@@ -85,7 +94,9 @@ def load_sessions(uri: str, table: str | None = None, require_label: bool = True
         local = Path(uri)
         raw = _read_path(uri, local)
     else:
-        raise DataError(uri, f"unsupported scheme {scheme!r} (use a path, file://, http(s)://)")
+        raise DataError(
+            uri, f"unsupported scheme {scheme!r} (use a path, file://, http(s)://, s3://)"
+        )
     return _finish(uri, raw, _sniff_format(raw), table, local, require_label)
 
 

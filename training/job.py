@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from contract.manifest import GOLDEN_TOLERANCE, artifact_name, library_versions,
 from contract.pipeline import Variant, required_columns
 from contract.profile import reference_profile
 from contract.schema import CONTRACT_VERSION, SessionEvent
+from contract.storage import S3Options, Store, is_s3, join
 from training import artifact, report
 from training.data import deduplicate, load_sessions, split_features_label
 from training.evaluate import F1_RULE, Evaluation, ThresholdRule, evaluate
@@ -43,7 +45,8 @@ N_GOLDEN = 20
 @dataclass(frozen=True)
 class TrainConfig:
     data: str
-    out: Path
+    out: str
+    """A registry directory, or an ``s3://bucket/prefix`` URI."""
     variants: tuple[Variant, ...]
     n_iter: int = 20
     seed: int = 42
@@ -58,8 +61,8 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class BuildResult:
-    build_dir: Path
-    model_uris: dict[str, str]  # artifact file name -> file:// URI
+    build_uri: str  # the build directory, or s3://bucket/prefix/<build_id>
+    model_uris: dict[str, str]  # artifact file name -> file:// or s3:// URI
     manifest: dict[str, Any]
 
 
@@ -144,11 +147,12 @@ def _check_frame_parity(
         raise TrainServeSkewError(variant, worst)
 
 
-def run_training(config: TrainConfig) -> BuildResult:
+def run_training(config: TrainConfig, store: Store | None = None) -> BuildResult:
     """Train every requested variant and write one immutable build; returns where it went."""
     started = time.perf_counter()
     created = datetime.now(UTC)
-    loaded = load_sessions(config.data, config.table)
+    store = store or Store(S3Options.from_environ())
+    loaded = load_sessions(config.data, config.table, store=store)
     frame = deduplicate(loaded.frame)
     X, y = split_features_label(frame)
     X_train, X_test, y_train, y_test = train_test_split(
@@ -296,11 +300,22 @@ def run_training(config: TrainConfig) -> BuildResult:
         report.write_summary(reports_dir / "summary.md", manifest, summaries)
         return manifest
 
-    build_dir = artifact.write_build(config.out, manifest["build_id"], fill, config.signing_key)
-    uris = {name: (build_dir / name).resolve().as_uri() for name in manifest["artifacts"]}
+    if is_s3(config.out):
+        with tempfile.TemporaryDirectory(prefix="build-") as staging:
+            local = artifact.write_build(
+                Path(staging), manifest["build_id"], fill, config.signing_key
+            )
+            build_uri = artifact.upload_build(local, config.out, store)
+        uris = {name: join(build_uri, name) for name in manifest["artifacts"]}
+    else:
+        build_dir = artifact.write_build(
+            Path(config.out), manifest["build_id"], fill, config.signing_key
+        )
+        build_uri = str(build_dir)
+        uris = {name: (build_dir / name).resolve().as_uri() for name in manifest["artifacts"]}
     logger.info(
         "training done build_id=%s seconds=%.1f",
         manifest["build_id"],
         time.perf_counter() - started,
     )
-    return BuildResult(build_dir=build_dir, model_uris=uris, manifest=manifest)
+    return BuildResult(build_uri=build_uri, model_uris=uris, manifest=manifest)

@@ -3,6 +3,10 @@
 Starts a local Kafka broker, trains a build when none exists, starts the scoring consumer,
 replays the dataset's rows as session events (plus a few malformed messages) at a steady rate,
 and prints a summary. Everything it started is stopped at the end unless ``--keep-running``.
+
+``--s3`` runs the whole job through a local S3 server (``deploy/local/s3.sh``): the dataset is
+uploaded to a bucket, training reads it from there and writes its build there, and the consumer
+fetches the build by an ``s3://`` MODEL_URI. The server's data is kept for the next run.
 """
 
 from __future__ import annotations
@@ -39,14 +43,17 @@ from contract.schema import LABEL_COLUMN
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
+S3_SH = REPO / "deploy" / "local" / "s3.sh"
 BROKER_NAME = "demo"
 REPORT_PNG = REPO / "build" / "demo" / "report.png"
+S3_NAME, S3_BUCKET = "demo", "shopper-intent"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started_broker = False
     consumer: subprocess.Popen[bytes] | None = None
+    store_env: dict[str, str] = {}
     try:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
         if not bootstrap:
@@ -54,10 +61,14 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap = start_broker()
             started_broker = True
         print(f"    broker at {bootstrap}")
-        artifact = find_or_train(args.registry, args.data, args.n_iter, args.variant)
-        print(f"==> model {artifact}")
+        if args.s3:
+            model_uri, store_env = through_object_store(args)
+        else:
+            artifact = find_or_train(args.registry, args.data, args.n_iter, args.variant)
+            model_uri = artifact.resolve().as_uri()
+        print(f"==> model {model_uri}")
         topics = create_topics(bootstrap, args.partitions)
-        consumer, metrics_url = start_consumer(bootstrap, topics, artifact, args)
+        consumer, metrics_url = start_consumer(bootstrap, topics, model_uri, store_env, args)
         wait_ready(consumer, metrics_url)
         recorder = MetricsRecorder(metrics_url).start()
         summary = replay_and_measure(bootstrap, topics, args)
@@ -77,6 +88,9 @@ def main(argv: list[str] | None = None) -> int:
         if started_broker:
             subprocess.run([str(KAFKA_SH), "stop", "--name", BROKER_NAME], check=False)
             print("==> broker stopped")
+        if store_env:
+            subprocess.run([str(S3_SH), "stop", "--name", S3_NAME, "--keep-data"], check=False)
+            print("==> S3 server stopped (its data kept for the next run)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -91,6 +105,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--partitions", type=int, default=3)
     parser.add_argument("--malformed", type=int, default=8, help="bad messages mixed in")
     parser.add_argument("--keep-running", action="store_true", help="leave it up for /metrics")
+    parser.add_argument(
+        "--s3", action="store_true", help="data, builds and the model through a local S3 server"
+    )
     return parser.parse_args(argv)
 
 
@@ -130,6 +147,41 @@ def find_or_train(registry: Path, data: str, n_iter: int, variant: str) -> Path:
     return builds_with(registry, variant)[-1] / artifact_name(variant)
 
 
+def through_object_store(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
+    """Start the local S3 server, put the dataset in its bucket, and train into the bucket when
+    it holds no build yet; return the s3:// MODEL_URI and the client settings to serve it."""
+    from contract.storage import S3Options, Store
+    from training.registry import list_builds
+
+    print("==> starting a local S3 server (first run resolves S3Proxy from Maven)")
+    result = subprocess.run(
+        [str(S3_SH), "start", "--name", S3_NAME, "--bucket", S3_BUCKET],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    lines = result.stdout.strip().splitlines()
+    env = dict(line.split("=", 1) for line in lines[:-1] if line.startswith("AWS_"))
+    env["AWS_ENDPOINT_URL_S3"] = lines[-1]
+    print(f"    S3 endpoint {lines[-1]}, bucket {S3_BUCKET}")
+    store = Store(S3Options.from_environ(env))
+    data_uri = f"s3://{S3_BUCKET}/data/{Path(args.data).name}"
+    if not store.exists(data_uri):
+        store.put_file(Path(args.data), data_uri)
+    registry = f"s3://{S3_BUCKET}/registry"
+    name = f"best_model_{args.variant}.joblib"
+    builds, _ = list_builds(registry, store)
+    if not builds:
+        print(f"==> no build in {registry}: training one from {data_uri} (--n-iter {args.n_iter})")
+        command = [sys.executable, "-m", "training", "--data", data_uri, "--out", registry]
+        subprocess.run(
+            [*command, "--n-iter", str(args.n_iter)], check=True, env={**os.environ, **env}
+        )
+        builds, _ = list_builds(registry, store)
+    newest = max(builds, key=lambda build: build.build_id)
+    return next(a.model_uri for a in newest.artifacts if a.name == name), env
+
+
 def create_topics(bootstrap: str, partitions: int) -> dict[str, str]:
     run = uuid.uuid4().hex[:8]
     topics = {
@@ -151,13 +203,18 @@ def create_topics(bootstrap: str, partitions: int) -> dict[str, str]:
 
 
 def start_consumer(
-    bootstrap: str, topics: dict[str, str], artifact: Path, args: argparse.Namespace
+    bootstrap: str,
+    topics: dict[str, str],
+    model_uri: str,
+    store_env: dict[str, str],
+    args: argparse.Namespace,
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = 9400 if args.keep_running else 0
     port = free_port() if port == 0 else port
     env = {
         **os.environ,
-        "MODEL_URI": artifact.resolve().as_uri(),
+        **store_env,
+        "MODEL_URI": model_uri,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "INPUT_TOPIC": topics["input"],
         "OUTPUT_TOPIC": topics["output"],

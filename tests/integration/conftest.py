@@ -39,6 +39,7 @@ from .broker import (
     unique_broker_name,
     wait_for_topic,
 )
+from .s3 import LocalS3, unique_bucket
 
 logger = logging.getLogger(__name__)
 
@@ -231,3 +232,25 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusS
             server.stop()
         return
     pytest.fail(problem, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[LocalS3]:
+    """One real S3 API server (S3Proxy from `deploy/local/s3.sh`) for the whole session."""
+    server = LocalS3(f"pytest-s3-{uuid.uuid4().hex[:8]}", owner_pid=os.getpid())
+    try:
+        server.start()
+    except RuntimeError as exc:
+        pytest.fail(f"The local S3 server did not start: {exc}\n{INSTALL_HINT}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: LocalS3) -> str:
+    """A fresh, empty bucket on the session's S3 server."""
+    name = unique_bucket()
+    s3_server.client().create_bucket(Bucket=name)
+    return name

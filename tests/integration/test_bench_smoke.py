@@ -54,13 +54,15 @@ def test_benchmark_smoke_run_writes_its_results(
 
     runs = {run["name"]: run for run in results["throughput"]}
     eos = "consumer-exactly-once-1000"
-    assert set(runs) == {"ceiling", "naive", "consumer-50", "consumer-400", eos}
-    for name in ("ceiling", "consumer-50", "consumer-400", eos):
+    assert set(runs) == {"ceiling", "naive", "consumer-50", "consumer-400", "shadow-400", eos}
+    for name in ("ceiling", "consumer-50", "consumer-400", "shadow-400", eos):
         assert runs[name]["events"] == 400, name  # every event came out, none dead-lettered
         assert runs[name]["events_per_s"] > 0
         assert runs[name]["peak_rss_mb"] > 0
     assert runs["naive"]["events"] >= 1
     assert runs["consumer-400"]["notes"] == ""  # the compiled path was verified and used
+    assert runs["shadow-400"]["notes"] == "shadow=no_page_values"  # the other variant, in service
+    assert results["ratios"]["shadow-400/consumer-400"] > 0
     (latency,) = results["latency"]
     assert latency["offered_per_s"] == 200
     assert latency["measured"] == latency["events"] > 0

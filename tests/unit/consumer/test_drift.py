@@ -149,13 +149,14 @@ def test_sentinel_is_built_from_the_manifest_and_stays_off_without_a_profile(
     metrics = ScorerMetrics.create(CollectorRegistry())
     with_profile = _build(tmp_path / "new", profile)
     settings = Settings.model_construct(model_uri=str(with_profile), drift_window_events=300)
-    sentinel = drift_sentinel(settings, metrics, 0.5)
+    sentinel = drift_sentinel(settings, metrics, 0.5, with_profile)
     assert sentinel is not None
     assert sentinel.features == list(FEATURE_COLUMNS)
     old = _build(tmp_path / "old", None)
     with caplog.at_level(logging.INFO, logger="consumer.drift"):
-        assert drift_sentinel(Settings.model_construct(model_uri=str(old)), metrics, 0.5) is None
+        without = Settings.model_construct(model_uri=str(old))
+        assert drift_sentinel(without, metrics, 0.5, old) is None
         off = Settings.model_construct(model_uri=str(with_profile), drift_enabled=False)
-        assert drift_sentinel(off, metrics, 0.5) is None
+        assert drift_sentinel(off, metrics, 0.5, with_profile) is None
     assert "no reference profile" in caplog.text
     assert "DRIFT_ENABLED=false" in caplog.text

@@ -65,7 +65,7 @@ def test_metrics_expose_every_documented_name(
     served: tuple[HealthState, str, ScorerMetrics],
 ) -> None:
     _, base, metrics = served
-    metrics.model_info.labels(build_id="b", variant="full", git_sha="x").set(1)
+    metrics.model_info.labels(role="primary", build_id="b", variant="full", git_sha="x").set(1)
     metrics.consumer_lag.labels(topic="t", partition="0").set(3)
     status, body = get(base + "/metrics")
     assert status == 200

@@ -72,7 +72,12 @@ def test_missing_secret_file_names_the_variable(tmp_path: Path) -> None:
         ("BATCH_MAX_MESSAGES", "many"),
         ("BATCH_MAX_WAIT_MS", "-5"),
         ("METRICS_PORT", "70000"),
-        ("MODEL_URI", "s3://bucket/model.joblib"),
+        ("MODEL_URI", "gs://bucket/model.joblib"),
+        ("MODEL_URI", "s3:///no-bucket/model.joblib"),
+        ("SHADOW_MODEL_URI", "hdfs://x/model.joblib"),
+        ("SHADOW_OUTPUT_TOPIC", "session-scores"),
+        ("SHADOW_OUTPUT_TOPIC", "shadow-scores"),  # without SHADOW_MODEL_URI
+        ("MODEL_FETCH_ATTEMPTS", "0"),
         ("OUTPUT_TOPIC", "sessions"),
         ("KAFKA_ENABLE_AUTO_COMMIT", "false"),
         ("INPUT_FORMAT", "avro"),
@@ -88,7 +93,7 @@ def test_bad_setting_names_its_variable(variable: str, value: str) -> None:
     with pytest.raises(SettingsError) as caught:
         load_settings({**BASE, variable: value})
     assert caught.value.variable == variable or (
-        variable == "OUTPUT_TOPIC" and "OUTPUT_TOPIC" in str(caught.value)
+        variable.endswith("OUTPUT_TOPIC") and "OUTPUT_TOPIC" in str(caught.value)
     )
 
 
@@ -108,3 +113,28 @@ def test_the_dead_letter_budget_follows_kafka_message_max_bytes() -> None:
         with pytest.raises(SettingsError) as caught:
             load_settings({**BASE, "KAFKA_MESSAGE_MAX_BYTES": bad})
         assert caught.value.variable == "KAFKA_MESSAGE_MAX_BYTES"
+
+
+def test_object_store_settings_from_files_and_standard_names(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("s3-secret\n")
+    settings = load_settings(
+        {
+            **BASE,
+            "MODEL_URI": "s3://models/prod/b1/best_model_full.joblib",
+            "AWS_ACCESS_KEY_ID": "AKID",
+            "AWS_SECRET_ACCESS_KEY_FILE": str(secret),
+            "AWS_ENDPOINT_URL": "http://fallback:9000",
+            "AWS_ENDPOINT_URL_S3": "http://s3:9000",
+            "AWS_DEFAULT_REGION": "eu-west-1",
+        }
+    )
+    options = settings.s3_options()
+    assert options.access_key_id == "AKID"
+    assert options.secret_access_key == "s3-secret"
+    assert options.endpoint_url == "http://s3:9000"  # the S3-specific name wins
+    assert options.region == "eu-west-1"
+    assert "s3-secret" not in repr(settings)
+    assert "s3-secret" not in repr(options)
+    with pytest.raises(SettingsError):
+        _ = settings.model_path  # an s3:// build is fetched, never read in place

@@ -7,6 +7,7 @@ import http.client
 from collections.abc import Callable, Iterator
 from pathlib import Path, PurePosixPath
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from prometheus_client import CollectorRegistry
@@ -104,7 +105,7 @@ def test_rendered_settings_load(
     out = rendered(consumer_overlay)
     settings = settings_of(out)
     assert settings.librdkafka_properties()["sasl.password"] == "stand-in-secret"
-    assert settings.model_path.name.startswith("best_model_")
+    assert PurePosixPath(urlparse(settings.model_uri).path).name.startswith("best_model_")
 
 
 def test_ports_match_metrics_port(

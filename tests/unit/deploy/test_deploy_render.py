@@ -95,9 +95,18 @@ def test_consumer_overlay_has_every_part(consumer_overlay: str, rendered: Render
         "CronJob",
         "ServiceMonitor",
         "PrometheusRule",
-        "PersistentVolumeClaim",
     ):
         assert out.of_kind(kind), f"{consumer_overlay} renders no {kind}"
+    if model_uri_of(out).startswith("s3://"):
+        # Builds and data live in the bucket: no volume at all, ReadWriteMany or other.
+        assert not out.of_kind("PersistentVolumeClaim"), consumer_overlay
+    else:
+        (registry,) = [
+            pvc
+            for pvc in out.of_kind("PersistentVolumeClaim")
+            if pvc["metadata"]["name"] == "shopper-intent-registry"
+        ]
+        assert registry["spec"]["accessModes"] == ["ReadWriteMany"]
     dashboards = [
         cm
         for cm in out.of_kind("ConfigMap")
@@ -195,17 +204,53 @@ def test_training_writes_where_the_consumer_reads(
         mounts = pod["containers"][0]["volumeMounts"]
         return {claims[m["name"]]: m for m in mounts if m["name"] in claims}
 
+    model_uri = model_uri_of(out)
+    args = train_pod["containers"][0]["args"]
+    if model_uri.startswith("s3://"):
+        _check_object_store(out, train_pod, serve_pod, args[args.index("--out") + 1], model_uri)
+        return
     train, serve = claim_mounts(train_pod), claim_mounts(serve_pod)
     registry = "shopper-intent-registry"
     assert not train[registry].get("readOnly", False)
     assert serve[registry]["readOnly"] is True
-    args = train_pod["containers"][0]["args"]
     assert args[args.index("--out") + 1] == train[registry]["mountPath"]
-    model_uri = model_uri_of(out)
     assert model_uri.startswith(f"file://{serve[registry]['mountPath']}/")
     build_id, artifact = model_uri.split("/")[-2:]
     assert BUILD_ID.match(build_id), f"{model_uri}: not a build id"
     assert artifact in ("best_model_full.joblib", "best_model_no_page_values.joblib")
+
+
+def _check_object_store(
+    out: Rendered, train_pod: Manifest, serve_pod: Manifest, registry: str, model_uri: str
+) -> None:
+    """Training writes builds under --out; the consumer's MODEL_URI names one of them; both pods
+    read the store's settings from one ConfigMap and the credentials from one Secret; the
+    consumer downloads into a writable emptyDir that MODEL_CACHE_DIR names."""
+    build_id, artifact = model_uri.removeprefix(registry + "/").split("/")
+    assert BUILD_ID.match(build_id), f"{model_uri}: not a build id under {registry}"
+    assert artifact in ("best_model_full.joblib", "best_model_no_page_values.joblib")
+
+    def store_sources(pod: Manifest) -> tuple[set[str], set[str]]:
+        maps = {
+            ref["configMapRef"]["name"]
+            for ref in pod["containers"][0].get("envFrom", [])
+            if "configMapRef" in ref
+        }
+        secrets = {v["secret"]["secretName"] for v in pod["volumes"] if "secret" in v}
+        return {m for m in maps if "object-store" in m}, {s for s in secrets if "s3" in s}
+
+    assert store_sources(train_pod) == store_sources(serve_pod)
+    (store_map,) = store_sources(serve_pod)[0]
+    assert any(cm["metadata"]["name"] == store_map for cm in out.of_kind("ConfigMap"))
+    cache = next(
+        cm["data"]["MODEL_CACHE_DIR"]
+        for cm in out.of_kind("ConfigMap")
+        if "MODEL_CACHE_DIR" in cm.get("data", {})
+    )
+    mounts = {m["mountPath"]: m for m in serve_pod["containers"][0]["volumeMounts"]}
+    volumes = {v["name"]: v for v in serve_pod["volumes"]}
+    assert "emptyDir" in volumes[mounts[cache]["name"]]
+    assert not mounts[cache].get("readOnly", False)
 
 
 def model_uri_of(out: Rendered) -> str:

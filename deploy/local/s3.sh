@@ -1,0 +1,290 @@
+#!/usr/bin/env bash
+# A local S3 API server on 127.0.0.1: S3Proxy (Apache-2.0, org.gaul:s3proxy from Maven Central,
+# one jar with its dependencies) with its filesystem backend. Resolved through Maven on first use
+# and cached. No Docker.
+#
+#   s3.sh start  [--name N] [--port P] [--bucket B]... [--owner-pid PID] [--timeout S]
+#   s3.sh stop   [--name N | --all] [--keep-data]
+#   s3.sh status [--name N]
+#
+# start prints `name=N`, the client settings (`AWS_ACCESS_KEY_ID=...`, `AWS_SECRET_ACCESS_KEY=...`,
+# `AWS_REGION=...`, `AWS_REQUEST_CHECKSUM_CALCULATION=when_required`), and as its LAST line the
+# endpoint `http://127.0.0.1:P` (for AWS_ENDPOINT_URL_S3). Progress goes to standard error.
+# Each server lives in .local/s3/data/<name>/ (s3proxy.conf, instance.env, server.log, server.pid,
+# and buckets/, one directory per bucket). --bucket creates that bucket if it does not exist.
+# --owner-pid: stop (and remove) the server once that process has exited (used by pytest).
+#
+# Environment: S3PROXY_VERSION (default below), S3_LOCAL_DIR (default <repo>/.local/s3),
+# S3_JVM_OPTS. Exit codes: 0 ok, 1 failure, 2 usage, 3 (status) not running, 69 Java/Maven missing.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+S3PROXY_VERSION=${S3PROXY_VERSION:-2.6.0}
+STATE_DIR=${S3_LOCAL_DIR:-$ROOT/.local/s3}
+JAR=$STATE_DIR/libs/s3proxy-$S3PROXY_VERSION-jar-with-dependencies.jar
+DATA_ROOT=$STATE_DIR/data
+JVM_OPTS=${S3_JVM_OPTS:--Xms64m -Xmx256m}
+# Credentials of the local server only (it listens on 127.0.0.1): not a secret.
+ACCESS_KEY=local-access-key
+SECRET_KEY=local-secret-key
+REGION=us-east-1
+PORT_MIN=20000
+PORT_MAX=32000
+
+log() { printf 's3.sh: %s\n' "$*" >&2; }
+die() {
+    log "error: $1"
+    exit "${2:-1}"
+}
+usage() {
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+    exit "${1:-2}"
+}
+
+require_java() {
+    command -v java >/dev/null 2>&1 ||
+        die "java not found: install a Java 17+ JDK and Maven (Debian: apt-get install openjdk-17-jdk-headless maven)" 69
+}
+
+# Resolve the jar through Maven once per version (the POM only pins the dependency plugin).
+ensure_jar() {
+    [[ -f $JAR ]] && return 0
+    command -v mvn >/dev/null 2>&1 ||
+        die "mvn not found: install Maven to resolve S3Proxy (Debian: apt-get install maven)" 69
+    mkdir -p "$STATE_DIR/libs"
+    exec 8>"$STATE_DIR/.resolve.lock"
+    flock 8
+    if [[ ! -f $JAR ]]; then
+        local tmp
+        tmp=$(mktemp -d "$STATE_DIR/.libs-tmp.XXXXXX")
+        log "resolving org.gaul:s3proxy:$S3PROXY_VERSION (jar-with-dependencies) through Maven (first use only)"
+        if ! mvn -q -B -f "$HERE/pom.xml" dependency:copy \
+            "-Dartifact=org.gaul:s3proxy:$S3PROXY_VERSION:jar:jar-with-dependencies" \
+            "-DoutputDirectory=$tmp" >"$tmp.log" 2>&1; then
+            tail -n 30 "$tmp.log" >&2
+            rm -rf "$tmp" "$tmp.log"
+            die "Maven could not resolve S3Proxy $S3PROXY_VERSION (output above)"
+        fi
+        mv "$tmp"/s3proxy-*.jar "$JAR"
+        rm -rf "$tmp" "$tmp.log"
+        log "resolved $JAR"
+    fi
+    flock -u 8
+    exec 8>&-
+}
+
+valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]]; }
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+server_pid() { cat "$1/server.pid" 2>/dev/null || true; }
+
+# alive PID DIR: the process exists, is not a zombie and is the server of DIR.
+alive() {
+    local pid=$1 dir=$2 state
+    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
+    state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || return 1
+    [[ $state != Z ]] || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/s3proxy.conf"
+}
+
+is_running() { alive "$(server_pid "$1")" "$1"; }
+
+taken_ports() {
+    local env
+    for env in "$DATA_ROOT"/*/instance.env; do
+        [[ -f $env ]] && grep -E '^PORT=' "$env" | cut -d= -f2
+    done
+    return 0
+}
+
+pick_port() {
+    local excluded port tries
+    excluded=" $(taken_ports | tr '\n' ' ') "
+    for ((tries = 0; tries < 200; tries++)); do
+        port=$((PORT_MIN + RANDOM % (PORT_MAX - PORT_MIN)))
+        [[ $excluded == *" $port "* ]] && continue
+        port_in_use "$port" && continue
+        echo "$port"
+        return 0
+    done
+    die "no free port found in $PORT_MIN-$PORT_MAX"
+}
+
+print_settings() {
+    echo "name=$NAME"
+    echo "AWS_ACCESS_KEY_ID=$ACCESS_KEY"
+    echo "AWS_SECRET_ACCESS_KEY=$SECRET_KEY"
+    echo "AWS_REGION=$REGION"
+    # S3Proxy refuses the CRC32 checksum header that current AWS SDKs send by default.
+    echo "AWS_REQUEST_CHECKSUM_CALCULATION=when_required"
+    echo "http://127.0.0.1:$PORT"
+}
+
+cmd_start() {
+    local name="" port="" owner="" timeout=60 buckets=()
+    while (($#)); do
+        case $1 in
+        --name) name=${2:?--name needs a value}; shift 2 ;;
+        --port) port=${2:?--port needs a value}; shift 2 ;;
+        --bucket) buckets+=("${2:?--bucket needs a value}"); shift 2 ;;
+        --owner-pid) owner=${2:?--owner-pid needs a value}; shift 2 ;;
+        --timeout) timeout=${2:?--timeout needs a value}; shift 2 ;;
+        *) log "unknown option for start: $1"; usage ;;
+        esac
+    done
+    [[ -z $owner || $owner =~ ^[0-9]+$ ]] || die "--owner-pid must be a process id, got '$owner'" 2
+    [[ $timeout =~ ^[0-9]+$ ]] || die "--timeout must be whole seconds, got '$timeout'" 2
+    name=${name:-s3}
+    valid_name "$name" || die "--name may hold letters, digits, '.', '_' and '-', got '$name'" 2
+    local b
+    for b in ${buckets[@]+"${buckets[@]}"}; do
+        [[ $b =~ ^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$ ]] || die "--bucket '$b' is not a valid bucket name" 2
+    done
+
+    require_java
+    ensure_jar
+    mkdir -p "$DATA_ROOT"
+    local dir=$DATA_ROOT/$name
+    exec 9>"$DATA_ROOT/.lock"
+    flock 9
+    if [[ -f $dir/instance.env ]]; then
+        # shellcheck disable=SC1091
+        source "$dir/instance.env"
+        [[ -z $port || $port == "$PORT" ]] || die "instance '$name' uses port $PORT, not $port" 2
+    else
+        if [[ -n $port ]]; then
+            ! port_in_use "$port" || die "port $port is already in use on 127.0.0.1" 2
+        else
+            port=$(pick_port)
+        fi
+        NAME=$name PORT=$port
+        mkdir -p "$dir/buckets"
+        printf '%s\n' "NAME=$NAME" "PORT=$PORT" >"$dir/instance.env"
+    fi
+    for b in ${buckets[@]+"${buckets[@]}"}; do mkdir -p "$dir/buckets/$b"; done
+    if is_running "$dir"; then
+        flock -u 9
+        exec 9>&-
+        log "instance '$NAME' is already running (pid $(server_pid "$dir"))"
+        print_settings
+        return 0
+    fi
+    cat >"$dir/s3proxy.conf" <<EOF
+# Written by deploy/local/s3.sh for instance '$NAME'.
+s3proxy.endpoint=http://127.0.0.1:$PORT
+s3proxy.authorization=aws-v2-or-v4
+s3proxy.identity=$ACCESS_KEY
+s3proxy.credential=$SECRET_KEY
+jclouds.provider=filesystem
+jclouds.filesystem.basedir=$dir/buckets
+EOF
+    flock -u 9
+    exec 9>&-
+
+    # setsid: the server outlives this script and its caller's terminal and process group.
+    # shellcheck disable=SC2086
+    setsid java $JVM_OPTS -jar "$JAR" --properties "$dir/s3proxy.conf" \
+        >>"$dir/server.log" 2>&1 </dev/null &
+    local pid=$! waited=0
+    echo "$pid" >"$dir/server.pid"
+    log "started '$NAME' (pid $pid); waiting up to ${timeout}s for 127.0.0.1:$PORT"
+    until port_in_use "$PORT"; do
+        if ! kill -0 "$pid" 2>/dev/null || ((waited >= timeout * 5)); then
+            tail -n 30 "$dir/server.log" >&2 || true
+            kill -KILL "$pid" 2>/dev/null || true
+            rm -f "$dir/server.pid"
+            die "S3 server '$NAME' did not start"
+        fi
+        sleep 0.2
+        waited=$((waited + 1))
+    done
+    log "S3 server '$NAME' ready; data in $dir/buckets"
+    if [[ -n $owner ]]; then
+        setsid "$HERE/s3.sh" _watch "$owner" "$pid" "$NAME" >>"$dir/watchdog.log" 2>&1 </dev/null &
+    fi
+    print_settings
+}
+
+# _watch OWNER PID NAME: stop the server once OWNER has exited (for servers started by tests).
+cmd_watch() {
+    local owner=$1 pid=$2 name=$3 dir=$DATA_ROOT/$3
+    while kill -0 "$owner" 2>/dev/null && alive "$pid" "$dir"; do
+        sleep 2
+    done
+    if alive "$pid" "$dir"; then
+        log "owner process $owner is gone; stopping '$name'"
+        exec "$HERE/s3.sh" stop --name "$name"
+    fi
+}
+
+stop_one() {
+    local name=$1 keep=$2 dir=$DATA_ROOT/$1 pid waited=0
+    pid=$(server_pid "$dir")
+    if alive "$pid" "$dir"; then
+        log "stopping '$name' (pid $pid)"
+        kill -TERM "$pid" 2>/dev/null || true
+        while alive "$pid" "$dir" && ((waited < 50)); do
+            sleep 0.2
+            waited=$((waited + 1))
+        done
+        alive "$pid" "$dir" && kill -KILL "$pid" 2>/dev/null
+    else
+        log "'$name' is not running"
+    fi
+    rm -f "$dir/server.pid"
+    if ((keep)); then log "kept the data of '$name' in $dir"; else rm -rf "${dir:?}"; fi
+}
+
+cmd_stop() {
+    local name="" all=0 keep=0 names=() d
+    while (($#)); do
+        case $1 in
+        --name) name=${2:?--name needs a value}; shift 2 ;;
+        --all) all=1; shift ;;
+        --keep-data) keep=1; shift ;;
+        *) log "unknown option for stop: $1"; usage ;;
+        esac
+    done
+    for d in "$DATA_ROOT"/*/; do [[ -d $d ]] && names+=("$(basename "$d")"); done
+    if ((!all)); then
+        name=${name:-s3}
+        valid_name "$name" || die "invalid --name '$name'" 2
+        [[ -d $DATA_ROOT/$name ]] || { log "no instance named '$name'"; return 0; }
+        names=("$name")
+    fi
+    for d in ${names[@]+"${names[@]}"}; do stop_one "$d" "$keep"; done
+}
+
+cmd_status() {
+    local name="" any=0 d
+    while (($#)); do
+        case $1 in
+        --name) name=${2:?--name needs a value}; shift 2 ;;
+        *) log "unknown option for status: $1"; usage ;;
+        esac
+    done
+    for d in "$DATA_ROOT"/*/; do
+        [[ -f $d/instance.env ]] || continue
+        [[ -z $name || $(basename "$d") == "$name" ]] || continue
+        (
+            # shellcheck disable=SC1091
+            source "$d/instance.env"
+            if is_running "${d%/}"; then state="running pid=$(server_pid "${d%/}")"; else state="stopped (data kept)"; fi
+            echo "$NAME $state endpoint=http://127.0.0.1:$PORT dir=${d%/}"
+        )
+        is_running "${d%/}" && any=1
+    done
+    if ((!any)); then
+        log "no S3 server is running"
+        return 3
+    fi
+}
+
+case ${1:-} in
+start) shift; cmd_start "$@" ;;
+stop) shift; cmd_stop "$@" ;;
+status) shift; cmd_status "$@" ;;
+_watch) shift; cmd_watch "$@" ;;
+-h | --help | help) usage 0 ;;
+*) usage ;;
+esac
