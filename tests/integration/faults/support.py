@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from consumer.replay import KeyValue, Record, event_messages
@@ -164,18 +164,30 @@ def _client(bootstrap: str, **extra: object) -> Consumer:
     )
 
 
+_COORDINATOR_MOVING = frozenset(
+    {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    }
+)
+
+
 def committed_offsets(bootstrap: str, group: str, topic: str, partitions: int) -> list[int]:
     """The group's committed offset per partition (OFFSET_INVALID where none)."""
     consumer = _client(bootstrap, **{"group.id": group})
     asked = [TopicPartition(topic, p) for p in range(partitions)]
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     try:
         while True:
             try:
                 return [tp.offset for tp in consumer.committed(asked, timeout=20)]
             except KafkaException as exc:
-                # e.g. NOT_COORDINATOR while the broker loads the group's coordinator
-                if not exc.args[0].retriable() or time.monotonic() > deadline:
+                # NOT_COORDINATOR and its kin while a fresh broker elects the group's coordinator
+                # (librdkafka does not always flag them retriable here).
+                error = exc.args[0]
+                moving = error.code() in _COORDINATOR_MOVING or error.retriable()
+                if not moving or time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
     finally:
