@@ -23,6 +23,7 @@ from consumer.gates import load_checked_model
 from consumer.publish import rfc3339_now
 from consumer.scoring import Scorer
 from consumer.settings import Settings
+from contract.samples import EXAMPLE_EVENT
 
 logger = logging.getLogger("benchmarks.adversarial")
 
@@ -39,27 +40,7 @@ class KindCost:
 
 
 def _event() -> dict[str, object]:
-    return {
-        "session_id": "s-1",
-        "event_time": "2026-11-26T10:00:00Z",
-        "Administrative": 2,
-        "Administrative_Duration": 30.5,
-        "Informational": 0,
-        "Informational_Duration": 0.0,
-        "ProductRelated": 12,
-        "ProductRelated_Duration": 400.0,
-        "BounceRates": 0.01,
-        "ExitRates": 0.02,
-        "PageValues": 5.5,
-        "SpecialDay": 0.0,
-        "Month": "Nov",
-        "OperatingSystems": 2,
-        "Browser": 2,
-        "Region": 1,
-        "TrafficType": 2,
-        "VisitorType": "Returning_Visitor",
-        "Weekend": False,
-    }
+    return dict(EXAMPLE_EVENT)
 
 
 def adversarial_mix() -> list[tuple[str, bytes | None, bytes]]:

@@ -34,7 +34,7 @@ from consumer.scoring import Scorer
 from consumer.settings import Settings
 from consumer.shadow import Shadow
 from consumer.spans import BatchTracing
-from consumer.transactions import TRANSACTION_TIMEOUT_S, abort_transaction, commit_transaction
+from consumer.transactions import TRANSACTION_TIMEOUT_S, in_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -238,33 +238,21 @@ class ScoringLoop:
                 self._publisher.serve(ACK_SLICE_S)
 
     def _publish_transaction(self, result: BatchResult, batch: PendingBatch) -> None:
-        try:
-            self._producer.begin_transaction()
+        def produce() -> None:
             self._publisher.publish(result, batch)
-            published = time.perf_counter()
             self._maybe_crash_for_test()
-            # exactly_once: the input offsets commit in the same transaction as the outputs,
-            # so a read_committed reader sees both or neither, whatever crashes.
-            self._producer.send_offsets_to_transaction(
-                batch.offsets.next_positions(),
-                self._consumer.consumer_group_metadata(),
-                TRANSACTION_TIMEOUT_S,
-            )
-            commit_transaction(self._producer)
-            self._metrics.observe_stage("commit", time.perf_counter() - published)
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.fatal() or not error.txn_requires_abort():
-                raise
-            self._metrics.transactions_aborted.inc()
-            abort_transaction(self._producer)
-            raise PublishError(
-                self._settings.output_topic, f"transaction aborted: {error.str()}"
-            ) from exc
-        except PublishError:
-            self._metrics.transactions_aborted.inc()
-            abort_transaction(self._producer)
-            raise
+
+        started = time.perf_counter()
+        # exactly_once: the input offsets commit in the same transaction as the outputs, so a
+        # read_committed reader sees both or neither, whatever crashes.
+        in_transaction(
+            self._producer,
+            produce,
+            batch.offsets.next_positions(),
+            self._consumer.consumer_group_metadata(),
+            self._metrics.transactions_aborted.inc,
+        )
+        self._metrics.observe_stage("commit", time.perf_counter() - started)
 
     def _maybe_crash_for_test(self) -> None:
         """FAULT_CRASH_BEFORE_COMMIT_BATCH: die between producing and committing, on purpose."""

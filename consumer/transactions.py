@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
+
+from consumer.errors import PublishError
 
 logger = logging.getLogger(__name__)
 
@@ -62,3 +64,33 @@ def abort_transaction(producer: Producer) -> None:
         "abort_transaction",
         lambda error: bool(error.retriable()),
     )
+
+
+def in_transaction(
+    producer: Producer,
+    produce: Callable[[], None],
+    offsets: list[TopicPartition],
+    group_metadata: Any,
+    on_abort: Callable[[], None],
+) -> None:
+    """Produce a batch's records and commit its input offsets in one transaction.
+
+    An error that needs an abort aborts the transaction (`on_abort` counts it) and raises
+    PublishError, so the caller reads the batch again from its committed position; a fatal
+    error is raised as it is."""
+    try:
+        producer.begin_transaction()
+        produce()
+        producer.send_offsets_to_transaction(offsets, group_metadata, TRANSACTION_TIMEOUT_S)
+        commit_transaction(producer)
+    except KafkaException as exc:
+        error: KafkaError = exc.args[0]
+        if error.fatal() or not error.txn_requires_abort():
+            raise
+        on_abort()
+        abort_transaction(producer)
+        raise PublishError("the transaction", f"aborted: {error.str()}") from exc
+    except PublishError:
+        on_abort()
+        abort_transaction(producer)
+        raise

@@ -31,6 +31,29 @@ from contract.schema import (
 
 Draw = Callable[[np.random.Generator], Any]
 
+EXAMPLE_EVENT: Final[dict[str, Any]] = {
+    "session_id": "s-1",
+    "event_time": "2026-11-26T10:00:00Z",
+    "Administrative": 2,
+    "Administrative_Duration": 30.5,
+    "Informational": 0,
+    "Informational_Duration": 0.0,
+    "ProductRelated": 12,
+    "ProductRelated_Duration": 400.0,
+    "BounceRates": 0.01,
+    "ExitRates": 0.02,
+    "PageValues": 5.5,
+    "SpecialDay": 0.0,
+    "Month": "Nov",
+    "OperatingSystems": 2,
+    "Browser": 2,
+    "Region": 1,
+    "TrafficType": 2,
+    "VisitorType": "Returning_Visitor",
+    "Weekend": False,
+}
+"""One typical valid event, as JSON-ready values (copy it before changing it)."""
+
 
 def _one_of(*options: Any) -> Draw:
     return lambda rng: options[int(rng.integers(0, len(options)))]

@@ -20,33 +20,23 @@ import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from confluent_kafka.schema_registry import SchemaRegistryClient
-from confluent_kafka.schema_registry.json_schema import JSONSerializer
-from confluent_kafka.serialization import MessageField, SerializationContext
+from demo_builds import S3_NAME, S3_SH, find_or_train, through_object_store  # beside it
+from demo_messages import dataset_messages, drifted_messages, paced
 from report import MetricsRecorder, draw_report  # deploy/local/report.py, beside this script
 from tqdm import tqdm
 
-from consumer.replay import KeyValue, free_port, produce_messages, read_topic
-from contract.__main__ import schema_text
-from contract.frame import dataset_row_to_event_dict
-from contract.manifest import MANIFEST_NAME, artifact_name
+from consumer.replay import free_port, produce_messages, read_topic
 from contract.pipeline import VARIANTS
-from contract.schema import LABEL_COLUMN
 
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
-S3_SH = REPO / "deploy" / "local" / "s3.sh"
 BROKER_NAME = "demo"
 REPORT_PNG = REPO / "build" / "demo" / "report.png"
-S3_NAME, S3_BUCKET = "demo", "shopper-intent"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,70 +108,6 @@ def start_broker() -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-def builds_with(registry: Path, variant: str) -> list[Path]:
-    """Complete builds (a manifest written) that hold `variant`'s artifact, oldest first."""
-    manifests = sorted(registry.glob(f"*/{MANIFEST_NAME}")) if registry.is_dir() else []
-    return [m.parent for m in manifests if (m.parent / artifact_name(variant)).is_file()]
-
-
-def find_or_train(registry: Path, data: str, n_iter: int, variant: str) -> Path:
-    """The newest complete build with the variant; train one (small budget) when there is none."""
-    builds = builds_with(registry, variant)
-    if builds:
-        return builds[-1] / artifact_name(variant)
-    print(f"==> no build in {registry}: training one (--n-iter {n_iter}); this takes a few minutes")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "training",
-            "--data",
-            data,
-            "--out",
-            str(registry),
-            "--n-iter",
-            str(n_iter),
-        ],
-        check=True,
-    )
-    return builds_with(registry, variant)[-1] / artifact_name(variant)
-
-
-def through_object_store(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
-    """Start the local S3 server, put the dataset in its bucket, and train into the bucket when
-    it holds no build yet; return the s3:// MODEL_URI and the client settings to serve it."""
-    from contract.storage import S3Options, Store
-    from training.registry import list_builds
-
-    print("==> starting a local S3 server (first run resolves S3Proxy from Maven)")
-    result = subprocess.run(
-        [str(S3_SH), "start", "--name", S3_NAME, "--bucket", S3_BUCKET],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    lines = result.stdout.strip().splitlines()
-    env = dict(line.split("=", 1) for line in lines[:-1] if line.startswith("AWS_"))
-    env["AWS_ENDPOINT_URL_S3"] = lines[-1]
-    print(f"    S3 endpoint {lines[-1]}, bucket {S3_BUCKET}")
-    store = Store(S3Options.from_environ(env))
-    data_uri = f"s3://{S3_BUCKET}/data/{Path(args.data).name}"
-    if not store.exists(data_uri):
-        store.put_file(Path(args.data), data_uri)
-    registry = f"s3://{S3_BUCKET}/registry"
-    name = f"best_model_{args.variant}.joblib"
-    builds, _ = list_builds(registry, store)
-    if not builds:
-        print(f"==> no build in {registry}: training one from {data_uri} (--n-iter {args.n_iter})")
-        command = [sys.executable, "-m", "training", "--data", data_uri, "--out", registry]
-        subprocess.run(
-            [*command, "--n-iter", str(args.n_iter)], check=True, env={**os.environ, **env}
-        )
-        builds, _ = list_builds(registry, store)
-    newest = max(builds, key=lambda build: build.build_id)
-    return next(a.model_uri for a in newest.artifacts if a.name == name), env
-
-
 def create_topics(bootstrap: str, partitions: int) -> dict[str, str]:
     run = uuid.uuid4().hex[:8]
     topics = {
@@ -242,58 +168,6 @@ def wait_ready(consumer: subprocess.Popen[bytes], metrics_url: str) -> None:
             pass
         time.sleep(0.25)
     raise SystemExit("the consumer did not become ready within 120 s")
-
-
-def malformed_messages(count: int, good: dict[str, object]) -> list[KeyValue]:
-    kinds: list[bytes] = [
-        b"{not json at all",
-        json.dumps({**good, "Revenue": True}).encode(),
-        json.dumps({**good, "BounceRates": 7.0}).encode(),
-        json.dumps({k: v for k, v in good.items() if k != "Month"}).encode(),
-        json.dumps({**good, "ProductRelated": "lots"}).encode(),
-        b"\xff\xfe binary",
-        json.dumps({**good, "Month": "Smarch"}).encode(),
-        json.dumps({**good, "session_id": ""}).encode(),
-    ]
-    return [(f"malformed-{i}".encode(), kinds[i % len(kinds)]) for i in range(count)]
-
-
-def dataset_messages(data: str, malformed: int, framed_every: int = 10) -> list[KeyValue]:
-    """The dataset's rows as a pandas producer sends them, every `framed_every`-th one framed.
-
-    `frame.to_json` writes the count columns as floats (`3.0`: pandas reads them as float64
-    because 14 rows are empty) and empty cells as null. Every `framed_every`-th row goes
-    through confluent-kafka's `JSONSerializer` (a `mock://` registry: no registry server here),
-    which validates it against the published schema and adds the Schema Registry header.
-    """
-    frame = pd.read_csv(data).drop(columns=[LABEL_COLUMN])
-    frame.insert(0, "session_id", [f"demo-{uuid.uuid4().hex[:12]}" for _ in range(len(frame))])
-    frame["event_time"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    rows = [json.loads(line) for line in frame.to_json(orient="records", lines=True).splitlines()]
-    registry = SchemaRegistryClient.new_client({"url": "mock://demo"})
-    serializer = JSONSerializer(schema_text(), registry)
-    context = SerializationContext("sessions", MessageField.VALUE)
-    messages: list[KeyValue] = [
-        (
-            str(row["session_id"]).encode(),
-            serializer(row, context) if i % framed_every == 0 else json.dumps(row).encode(),
-        )
-        for i, row in enumerate(rows)
-    ]
-    step = max(1, len(messages) // max(1, malformed))
-    for i, bad in enumerate(malformed_messages(malformed, rows[0])):
-        messages.insert(min(len(messages), (i + 1) * step), bad)
-    return messages
-
-
-def paced(messages: list[KeyValue], rate: float) -> Iterator[KeyValue]:
-    start = time.monotonic()
-    for index, message in enumerate(messages):
-        due = start + index / rate
-        delay = due - time.monotonic()
-        if delay > 0:
-            time.sleep(delay)
-        yield message
 
 
 def replay_and_measure(
@@ -399,19 +273,7 @@ def replay_drift(
         f"{prediction_before:.3f}  (last 10,000 events vs training, < 0.1 is stable; the file"
         " is in month order, so its last rows are a season the window sees alone)"
     )
-    # A random 10,000 rows (the file is in month order), PageValues zeroed: nothing else moves.
-    frame = pd.read_csv(args.data)
-    rows = (
-        frame.sample(n=min(10_000, len(frame)), random_state=0)
-        .assign(PageValues=0.0)
-        .to_dict(orient="records")
-    )
-    drifted = [
-        dataset_row_to_event_dict(row, session_id=f"drift-{i}") for i, row in enumerate(rows)
-    ]
-    messages: list[KeyValue] = [
-        (str(e["session_id"]).encode(), json.dumps(e).encode()) for e in drifted
-    ]
+    messages = drifted_messages(args.data, 10_000)
     print(f"==> replaying {len(messages)} events with PageValues = 0 (a tracking bug)")
     produce_messages(bootstrap, topics["input"], paced(messages, args.rate))
     deadline = time.monotonic() + 120

@@ -51,11 +51,10 @@ DEFAULT_GROUP=shopper-intent-scorer
 PORT_MIN=20000
 PORT_MAX=32000
 
-log() { printf 'kafka.sh: %s\n' "$*" >&2; }
-die() {
-    log "error: $1"
-    exit "${2:-1}"
-}
+SCRIPT_NAME=kafka.sh
+ALIVE_MARKER=server.properties
+# shellcheck source=deploy/local/lib.sh
+source "$HERE/lib.sh"
 usage() {
     sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit "${1:-2}"
@@ -135,17 +134,6 @@ ensure_probe() {
 
 # --- instances -----------------------------------------------------------------------------------
 
-valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]]; }
-
-# alive PID DIR: the process exists, is not a zombie and is the broker of DIR.
-alive() {
-    local pid=$1 dir=$2 state
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
-    state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || return 1
-    [[ $state != Z ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/server.properties"
-}
-
 broker_pid() { cat "$1/broker.pid" 2>/dev/null || true; }
 
 # started_alive PID: the broker this script has just started is still running. Its command line is
@@ -160,31 +148,6 @@ started_alive() {
 }
 
 is_running() { alive "$(broker_pid "$1")" "$1"; }
-
-# Ports recorded by every instance, running or kept: never handed out again.
-taken_ports() {
-    local env
-    for env in "$DATA_ROOT"/*/instance.env; do
-        [[ -f $env ]] || continue
-        grep -E '^(PORT|CONTROLLER_PORT|SASL_PORT|TLS_PORT)=' "$env" | cut -d= -f2
-    done
-}
-
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# pick_port EXCLUDED...: a port nobody listens on and no instance has recorded.
-pick_port() {
-    local excluded port tries
-    excluded=" $* $(taken_ports | tr '\n' ' ') "
-    for ((tries = 0; tries < 200; tries++)); do
-        port=$((PORT_MIN + RANDOM % (PORT_MAX - PORT_MIN)))
-        [[ $excluded == *" $port "* ]] && continue
-        port_in_use "$port" && continue
-        echo "$port"
-        return 0
-    done
-    die "no free port found in $PORT_MIN-$PORT_MAX"
-}
 
 check_port() {
     if [[ ! $2 =~ ^[0-9]+$ ]] || (($2 < 1 || $2 > 65535)); then

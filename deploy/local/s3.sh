@@ -32,11 +32,10 @@ REGION=us-east-1
 PORT_MIN=20000
 PORT_MAX=32000
 
-log() { printf 's3.sh: %s\n' "$*" >&2; }
-die() {
-    log "error: $1"
-    exit "${2:-1}"
-}
+SCRIPT_NAME=s3.sh
+ALIVE_MARKER=s3proxy.conf
+# shellcheck source=deploy/local/lib.sh
+source "$HERE/lib.sh"
 usage() {
     sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
     exit "${1:-2}"
@@ -74,41 +73,9 @@ ensure_jar() {
     exec 8>&-
 }
 
-valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]]; }
-port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 server_pid() { cat "$1/server.pid" 2>/dev/null || true; }
 
-# alive PID DIR: the process exists, is not a zombie and is the server of DIR.
-alive() {
-    local pid=$1 dir=$2 state
-    [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
-    state=$(awk '{ print $3 }' "/proc/$pid/stat" 2>/dev/null) || return 1
-    [[ $state != Z ]] || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF "$dir/s3proxy.conf"
-}
-
 is_running() { alive "$(server_pid "$1")" "$1"; }
-
-taken_ports() {
-    local env
-    for env in "$DATA_ROOT"/*/instance.env; do
-        [[ -f $env ]] && grep -E '^PORT=' "$env" | cut -d= -f2
-    done
-    return 0
-}
-
-pick_port() {
-    local excluded port tries
-    excluded=" $(taken_ports | tr '\n' ' ') "
-    for ((tries = 0; tries < 200; tries++)); do
-        port=$((PORT_MIN + RANDOM % (PORT_MAX - PORT_MIN)))
-        [[ $excluded == *" $port "* ]] && continue
-        port_in_use "$port" && continue
-        echo "$port"
-        return 0
-    done
-    die "no free port found in $PORT_MIN-$PORT_MAX"
-}
 
 print_settings() {
     echo "name=$NAME"

@@ -12,30 +12,11 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from consumer.tracing import RawHeaders
+from contract.samples import EXAMPLE_EVENT
 
 
 def valid_event(session_id: str = "s-1") -> dict[str, object]:
-    return {
-        "session_id": session_id,
-        "event_time": "2026-11-26T10:00:00Z",
-        "Administrative": 2,
-        "Administrative_Duration": 30.5,
-        "Informational": 0,
-        "Informational_Duration": 0.0,
-        "ProductRelated": 12,
-        "ProductRelated_Duration": 400.0,
-        "BounceRates": 0.01,
-        "ExitRates": 0.02,
-        "PageValues": 5.5,
-        "SpecialDay": 0.0,
-        "Month": "Nov",
-        "OperatingSystems": 2,
-        "Browser": 2,
-        "Region": 1,
-        "TrafficType": 2,
-        "VisitorType": "Returning_Visitor",
-        "Weekend": False,
-    }
+    return {**EXAMPLE_EVENT, "session_id": session_id}
 
 
 @dataclass

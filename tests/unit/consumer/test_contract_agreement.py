@@ -33,6 +33,7 @@ from sklearn.pipeline import Pipeline
 from consumer.decode import Rejection, decode_message
 from consumer.scoring import ModelInfo, Scorer
 from contract.errors import ContractViolation, parse_event
+from contract.samples import EXAMPLE_EVENT
 from contract.schema import SessionEvent
 from tests.unit.consumer.fakes import FakeMessage
 from tests.unit.contract.test_schema import CATALOGUE, MISSING, Bad
@@ -54,27 +55,7 @@ EXAMPLES = settings(
 )
 
 
-CATALOGUE_BASE: dict[str, Any] = {
-    "session_id": "s-1",
-    "event_time": "2026-11-26T10:00:00Z",
-    "Administrative": 2,
-    "Administrative_Duration": 30.5,
-    "Informational": 0,
-    "Informational_Duration": 0.0,
-    "ProductRelated": 12,
-    "ProductRelated_Duration": 400.0,
-    "BounceRates": 0.01,
-    "ExitRates": 0.02,
-    "PageValues": 5.5,
-    "SpecialDay": 0.0,
-    "Month": "Nov",
-    "OperatingSystems": 2,
-    "Browser": 2,
-    "Region": 1,
-    "TrafficType": 2,
-    "VisitorType": "Returning_Visitor",
-    "Weekend": False,
-}
+CATALOGUE_BASE: dict[str, Any] = dict(EXAMPLE_EVENT)
 
 
 def _branches(subschema: dict[str, Any]) -> list[dict[str, Any]]:

@@ -43,7 +43,8 @@ def test_the_newest_complete_build_with_the_variant_is_picked(
     older = _build(tmp_path, "20261101T000000Z-a", ["full", "no_page_values"])
     _build(tmp_path, "20261102T000000Z-b", ["full"])  # lacks the variant
     _build(tmp_path, "20261103T000000Z-c", ["no_page_values"], manifest=False)  # half-written
-    assert demo.builds_with(tmp_path, "no_page_values") == [older]
+    builds = sys.modules["demo_builds"]  # imported by demo.py from beside it
+    assert builds.builds_with(tmp_path, "no_page_values") == [older]
     picked = demo.find_or_train(tmp_path, "unused.csv", 1, "no_page_values")
     assert picked == older / artifact_name("no_page_values")
 

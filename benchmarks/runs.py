@@ -1,0 +1,237 @@
+"""The benchmark's runs: each starts a process under test against the broker and measures it."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from benchmarks.measure import REPO, BenchmarkError, ServiceProcess, Watermarks, peak_rss_bytes
+from benchmarks.results import MB, PARTITIONS, Latency, Memory, Options, Results, Throughput
+from benchmarks.workload import Payload, offer_steadily, prefill
+from consumer.replay import read_topic
+
+logger = logging.getLogger("benchmarks")
+
+
+def find_or_train_model(registry: Path, data: Path) -> str:
+    """The newest build's full model in `registry`; train one (``--n-iter 2``) if none."""
+    builds = (
+        sorted(p for p in registry.glob("*/best_model_full.joblib")) if registry.is_dir() else []
+    )
+    if not builds:
+        source = str(data)
+        if not data.is_file():
+            from training.synthetic import generate_sessions
+
+            registry.mkdir(parents=True, exist_ok=True)
+            source = str(registry.parent / "bench-synthetic.csv")
+            generate_sessions(12_000, seed=7).to_csv(source, index=False)
+            logger.warning("no dataset at %s: training on generated sessions", data)
+        logger.info("no build in %s: training one (python -m training --n-iter 2)", registry)
+        command = [sys.executable, "-m", "training", "--data", source, "--out", str(registry)]
+        subprocess.run([*command, "--n-iter", "2"], check=True, cwd=REPO)
+        builds = sorted(registry.glob("*/best_model_full.joblib"))
+    return builds[-1].resolve().as_uri()
+
+
+class Topics:
+    def __init__(self, bootstrap: str) -> None:
+        self.bootstrap = bootstrap
+        self.admin = AdminClient({"bootstrap.servers": bootstrap})
+        self.run_id = uuid.uuid4().hex[:6]
+
+    def create(
+        self, name: str, partitions: int = PARTITIONS, config: dict[str, str] | None = None
+    ) -> str:
+        from tests.integration.broker import wait_for_topic
+
+        topic = f"bench-{self.run_id}-{name}"
+        futures = self.admin.create_topics([NewTopic(topic, partitions, config=config or {})])
+        futures[topic].result(30)
+        wait_for_topic(self.admin, topic, partitions)
+        return topic
+
+
+# --- the runs ----------------------------------------------------------------------------------
+
+
+def settings_env(
+    opts: Options, topics: Topics, input_topic: str, name: str, batch: int, **extra: str
+) -> dict[str, str]:
+    return {
+        "MODEL_URI": opts.model_uri,
+        "KAFKA_BOOTSTRAP_SERVERS": topics.bootstrap,
+        "INPUT_TOPIC": input_topic,
+        "OUTPUT_TOPIC": topics.create(f"{name}-out"),
+        "DLQ_TOPIC": topics.create(f"{name}-dlq", 1),
+        "CONSUMER_GROUP": f"bench-{topics.run_id}-{name}",
+        "BATCH_MAX_MESSAGES": str(batch),
+        "LOG_LEVEL": "INFO",
+        **extra,
+    }
+
+
+def throughput_run(
+    opts: Options,
+    topics: Topics,
+    input_topic: str,
+    name: str,
+    module: str,
+    batch: int,
+    target: int,
+    time_limit_s: float | None = None,
+    **extra: str,
+) -> Throughput:
+    env = settings_env(opts, topics, input_topic, name, batch, **extra)
+    process = ServiceProcess(module, env, opts.work / f"{name}.log").start()
+    outputs = Watermarks(topics.bootstrap, env["OUTPUT_TOPIC"], PARTITIONS)
+    try:
+        begin = process.wait_consuming()
+        if time_limit_s is None:
+            end = process.wait_outputs(outputs, target, timeout_s=max(600.0, target / 200))
+            done = target
+        else:
+            deadline = begin.at + time_limit_s
+            while time.monotonic() < deadline and outputs.total() < target:
+                time.sleep(0.05)
+            end = process.sample()
+            done = outputs.total()
+        peak = peak_rss_bytes(process.pid)
+        dead = Watermarks(topics.bootstrap, env["DLQ_TOPIC"], 1)
+        rejected = dead.total()
+        dead.close()
+    finally:
+        outputs.close()
+        code = process.stop()
+    if rejected:
+        raise BenchmarkError(f"{name}: {rejected} events were dead-lettered; the input is broken")
+    if code not in (0, -15):
+        raise BenchmarkError(f"{name}: exited {code}:\n{process.log_tail()}")
+    seconds = end.at - begin.at
+    result = Throughput(
+        name=name,
+        batch_size=batch,
+        events=done,
+        seconds=round(seconds, 3),
+        events_per_s=round(done / seconds, 1),
+        cpu_s_per_1000=round((end.cpu_s - begin.cpu_s) / done * 1000, 4),
+        peak_rss_mb=round(peak / MB, 1),
+    )
+    if extra.get("SHADOW_MODEL_URI") and "shadow scoring build_id=" not in process.log_text():
+        raise BenchmarkError(f"{name}: the shadow was not in service:\n{process.log_tail()}")
+    if module == "consumer" and "compiled scoring path verified" not in process.log_text():
+        result.notes = "pipeline path (compiled path not verified)"
+    logger.info("%s", result)
+    return result
+
+
+def latency_run(opts: Options, topics: Topics, payloads: Sequence[Payload], rate: int) -> Latency:
+    name = f"latency-{rate}"
+    input_topic = topics.create(f"{name}-in")
+    wait = opts.latency_batch_wait_ms  # None: the consumer's defaults, as shipped
+    extra = {} if wait is None else {"BATCH_MAX_WAIT_MS": str(wait)}
+    env = settings_env(opts, topics, input_topic, name, 1000, **extra)
+    # The broker stamps each output when it appends it: the acknowledgement time, per record.
+    output = env["OUTPUT_TOPIC"] = topics.create(
+        f"{name}-out-append", config={"message.timestamp.type": "LogAppendTime"}
+    )
+    process = ServiceProcess("consumer", env, opts.work / f"{name}.log").start()
+    outputs = Watermarks(topics.bootstrap, output, PARTITIONS)
+    try:
+        process.wait_consuming()
+        sent = offer_steadily(topics.bootstrap, input_topic, payloads, rate, opts.latency_seconds)
+        process.wait_outputs(outputs, sent, timeout_s=120)
+    finally:
+        outputs.close()
+        process.stop()
+    inputs = read_topic(topics.bootstrap, input_topic, sent, idle_s=0.5)
+    produced_at = {(r.partition, r.offset): r.timestamp_ms for r in inputs}
+    first = min(produced_at.values())
+    warm_up_ms = 1000 if opts.latency_seconds > 3 else 0
+    latencies = []
+    for record in read_topic(topics.bootstrap, output, sent, idle_s=0.5):
+        source = record.json()["source"]
+        start = produced_at[(source["partition"], source["offset"])]
+        if start - first >= warm_up_ms:  # the first second warms caches and the group up
+            latencies.append(record.timestamp_ms - start)
+    values = np.array(latencies, dtype=np.float64)
+    result = Latency(
+        offered_per_s=rate,
+        events=sent,
+        measured=len(values),
+        p50_ms=float(np.percentile(values, 50)),
+        p95_ms=float(np.percentile(values, 95)),
+        p99_ms=float(np.percentile(values, 99)),
+        max_ms=float(values.max()),
+        batch_max_wait_ms=opts.latency_batch_wait_ms or 100,
+    )
+    logger.info("%s", result)
+    return result
+
+
+def memory_run(opts: Options, topics: Topics, payloads: Sequence[Payload]) -> Memory:
+    name = "memory"
+    input_topic = topics.create(f"{name}-in")
+    repeat = -(-opts.memory_events // len(payloads))
+    total = prefill(topics.bootstrap, input_topic, payloads, repeat=repeat)
+    env = settings_env(opts, topics, input_topic, name, 1000)
+    process = ServiceProcess("consumer", env, opts.work / f"{name}.log").start()
+    outputs = Watermarks(topics.bootstrap, env["OUTPUT_TOPIC"], PARTITIONS)
+    try:
+        begin = process.wait_consuming()
+        at_checkpoint = process.wait_outputs(outputs, opts.memory_checkpoint, timeout_s=600)
+        end = process.wait_outputs(outputs, total, timeout_s=max(600.0, total / 500))
+        peak = peak_rss_bytes(process.pid)
+    finally:
+        outputs.close()
+        process.stop()
+    result = Memory(
+        events=total,
+        checkpoint=opts.memory_checkpoint,
+        rss_at_checkpoint_mb=round(at_checkpoint.rss_bytes / MB, 1),
+        rss_at_end_mb=round(end.rss_bytes / MB, 1),
+        growth=round(end.rss_bytes / at_checkpoint.rss_bytes - 1, 4),
+        peak_rss_mb=round(peak / MB, 1),
+        events_per_s=round(total / (end.at - begin.at), 1),
+    )
+    logger.info("%s", result)
+    return result
+
+
+def shadow_comparison(
+    opts: Options, topics: Topics, input_topic: str, results: Results, baseline_done: bool = False
+) -> None:
+    """The consumer at the largest batch size with a shadow of the build's other variant."""
+    batch = max(opts.batch_sizes)
+    primary = opts.model_uri.rsplit("/", 1)
+    other = "no_page_values" if primary[1] == "best_model_full.joblib" else "full"
+    shadow_uri = f"{primary[0]}/best_model_{other}.joblib"
+    baseline = f"consumer-{batch}"
+    if not baseline_done:
+        results.throughput.append(
+            throughput_run(opts, topics, input_topic, baseline, "consumer", batch, opts.events)
+        )
+    run = throughput_run(
+        opts,
+        topics,
+        input_topic,
+        f"shadow-{batch}",
+        "consumer",
+        batch,
+        opts.events,
+        SHADOW_MODEL_URI=shadow_uri,
+    )
+    run.notes = (run.notes + f" shadow={other}").strip()
+    results.throughput.append(run)
+    by_name = {r.name: r for r in results.throughput}
+    results.ratios[f"shadow-{batch}/{baseline}"] = round(
+        run.events_per_s / by_name[baseline].events_per_s, 3
+    )

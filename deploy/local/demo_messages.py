@@ -1,0 +1,85 @@
+"""The demo's input: the dataset's rows as real producers send them, malformed messages mixed
+in, and a drifted segment. Kafka-free; `demo.py` produces them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pandas as pd
+from confluent_kafka.schema_registry import SchemaRegistryClient
+from confluent_kafka.schema_registry.json_schema import JSONSerializer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from consumer.replay import KeyValue
+from contract.__main__ import schema_text
+from contract.frame import dataset_row_to_event_dict
+from contract.schema import LABEL_COLUMN
+
+
+def malformed_messages(count: int, good: dict[str, object]) -> list[KeyValue]:
+    kinds: list[bytes] = [
+        b"{not json at all",
+        json.dumps({**good, "Revenue": True}).encode(),
+        json.dumps({**good, "BounceRates": 7.0}).encode(),
+        json.dumps({k: v for k, v in good.items() if k != "Month"}).encode(),
+        json.dumps({**good, "ProductRelated": "lots"}).encode(),
+        b"\xff\xfe binary",
+        json.dumps({**good, "Month": "Smarch"}).encode(),
+        json.dumps({**good, "session_id": ""}).encode(),
+    ]
+    return [(f"malformed-{i}".encode(), kinds[i % len(kinds)]) for i in range(count)]
+
+
+def dataset_messages(data: str, malformed: int, framed_every: int = 10) -> list[KeyValue]:
+    """The dataset's rows as a pandas producer sends them, every `framed_every`-th one framed.
+
+    `frame.to_json` writes the count columns as floats (`3.0`: pandas reads them as float64
+    because 14 rows are empty) and empty cells as null. Every `framed_every`-th row goes
+    through confluent-kafka's `JSONSerializer` (a `mock://` registry: no registry server here),
+    which validates it against the published schema and adds the Schema Registry header.
+    """
+    frame = pd.read_csv(data).drop(columns=[LABEL_COLUMN])
+    frame.insert(0, "session_id", [f"demo-{uuid.uuid4().hex[:12]}" for _ in range(len(frame))])
+    frame["event_time"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    rows = [json.loads(line) for line in frame.to_json(orient="records", lines=True).splitlines()]
+    registry = SchemaRegistryClient.new_client({"url": "mock://demo"})
+    serializer = JSONSerializer(schema_text(), registry)
+    context = SerializationContext("sessions", MessageField.VALUE)
+    messages: list[KeyValue] = [
+        (
+            str(row["session_id"]).encode(),
+            serializer(row, context) if i % framed_every == 0 else json.dumps(row).encode(),
+        )
+        for i, row in enumerate(rows)
+    ]
+    step = max(1, len(messages) // max(1, malformed))
+    for i, bad in enumerate(malformed_messages(malformed, rows[0])):
+        messages.insert(min(len(messages), (i + 1) * step), bad)
+    return messages
+
+
+def paced(messages: list[KeyValue], rate: float) -> Iterator[KeyValue]:
+    start = time.monotonic()
+    for index, message in enumerate(messages):
+        due = start + index / rate
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        yield message
+
+
+def drifted_messages(data: str, count: int) -> list[KeyValue]:
+    """`count` random rows of the dataset (the file is in month order) with PageValues zeroed, as
+    a tracking bug would send them: nothing else moves."""
+    frame = pd.read_csv(data)
+    rows = (
+        frame.sample(n=min(count, len(frame)), random_state=0)
+        .assign(PageValues=0.0)
+        .to_dict(orient="records")
+    )
+    events = [dataset_row_to_event_dict(row, session_id=f"drift-{i}") for i, row in enumerate(rows)]
+    return [(str(e["session_id"]).encode(), json.dumps(e).encode()) for e in events]
