@@ -47,24 +47,16 @@ DEFAULT_INPUT=sessions
 DEFAULT_OUTPUT=session-scores
 DEFAULT_DLQ=sessions-dlq
 DEFAULT_GROUP=shopper-intent-scorer
-# Free ports are drawn below the kernel's ephemeral range, so client sockets cannot take them.
-PORT_MIN=20000
-PORT_MAX=32000
-
 SCRIPT_NAME=kafka.sh
+USAGE_LAST_LINE=26
 ALIVE_MARKER=server.properties
 # shellcheck source=deploy/local/lib.sh
 source "$HERE/lib.sh"
-usage() {
-    sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-    exit "${1:-2}"
-}
 
 # --- prerequisites -------------------------------------------------------------------------------
 
-require_java() {
-    command -v java >/dev/null 2>&1 ||
-        die "java not found: install a Java 17+ JDK and Maven (Debian: apt-get install openjdk-17-jdk-headless maven)" 69
+require_jdk() {
+    require_java
     command -v javac >/dev/null 2>&1 ||
         die "javac not found: install a Java 17+ JDK, not only a JRE (Debian: apt-get install openjdk-17-jdk-headless)" 69
     local version major
@@ -338,7 +330,7 @@ cmd_start() {
     [[ -z $name && -n $port ]] && name="kafka-$port"
     [[ -z $name ]] || valid_name "$name" || die "--name may hold letters, digits, '.', '_' and '-' (at most 64), got '$name'" 2
 
-    require_java
+    require_jdk
     ensure_libs
     ensure_probe
     mkdir -p "$DATA_ROOT"
@@ -451,21 +443,9 @@ cmd_start() {
     log "broker '$NAME' ready in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }') s"
 
     if [[ -n $owner ]]; then
-        setsid "$HERE/kafka.sh" _watch "$owner" "$pid" "$NAME" >>"$dir/watchdog.log" 2>&1 </dev/null &
+        watch_owner "$owner" "$pid" "$NAME" "$dir"
     fi
     print_addresses
-}
-
-# _watch OWNER PID NAME: stop the broker once OWNER has exited (for brokers started by tests).
-cmd_watch() {
-    local owner=$1 pid=$2 name=$3 dir=$DATA_ROOT/$3
-    while kill -0 "$owner" 2>/dev/null && alive "$pid" "$dir"; do
-        sleep 2
-    done
-    if alive "$pid" "$dir"; then
-        log "owner process $owner is gone; stopping '$name'"
-        exec "$HERE/kafka.sh" stop --name "$name"
-    fi
 }
 
 stop_one() {

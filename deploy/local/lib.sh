@@ -1,12 +1,27 @@
-# Shared by kafka.sh and s3.sh, which source it: logging, instance names, processes, free ports.
-# The sourcing script sets SCRIPT_NAME, DATA_ROOT (one folder per instance, each with an
-# instance.env that records its ports), PORT_MIN, PORT_MAX and ALIVE_MARKER (the file of an
-# instance folder that its process names on its command line).
+# Shared by kafka.sh and s3.sh, which source it: usage, logging, Java, instance names, processes,
+# free ports. The sourcing script sets HERE (its folder), SCRIPT_NAME, USAGE_LAST_LINE (its header comment, line 2 to
+# this one, is its usage), DATA_ROOT (one folder per instance, each with an instance.env that
+# records its ports) and ALIVE_MARKER (the file of an instance folder that its process names on
+# its command line).
+
+# Free ports are drawn below the kernel's ephemeral range, so client sockets cannot take them.
+PORT_MIN=20000
+PORT_MAX=32000
+
+usage() {
+    sed -n "2,${USAGE_LAST_LINE}p" "$HERE/$SCRIPT_NAME" | sed 's/^# \{0,1\}//' >&2
+    exit "${1:-2}"
+}
 
 log() { printf '%s: %s\n' "$SCRIPT_NAME" "$*" >&2; }
 die() {
     log "error: $1"
     exit "${2:-1}"
+}
+
+require_java() {
+    command -v java >/dev/null 2>&1 ||
+        die "java not found: install a Java 17+ JDK and Maven (Debian: apt-get install openjdk-17-jdk-headless maven)" 69
 }
 
 valid_name() { [[ $1 =~ ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$ ]]; }
@@ -45,4 +60,22 @@ pick_port() {
         return 0
     done
     die "no free port found in $PORT_MIN-$PORT_MAX"
+}
+
+# watch_owner OWNER PID NAME DIR: in the background, stop instance NAME once process OWNER has
+# exited (instances started by tests die with their test session).
+watch_owner() {
+    setsid "$HERE/$SCRIPT_NAME" _watch "$1" "$2" "$3" >>"$4/watchdog.log" 2>&1 </dev/null &
+}
+
+# _watch OWNER PID NAME: the watcher itself.
+cmd_watch() {
+    local owner=$1 pid=$2 name=$3 dir=$DATA_ROOT/$3
+    while kill -0 "$owner" 2>/dev/null && alive "$pid" "$dir"; do
+        sleep 2
+    done
+    if alive "$pid" "$dir"; then
+        log "owner process $owner is gone; stopping '$name'"
+        exec "$HERE/$SCRIPT_NAME" stop --name "$name"
+    fi
 }

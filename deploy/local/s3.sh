@@ -29,22 +29,11 @@ JVM_OPTS=${S3_JVM_OPTS:--Xms64m -Xmx256m}
 ACCESS_KEY=local-access-key
 SECRET_KEY=local-secret-key
 REGION=us-east-1
-PORT_MIN=20000
-PORT_MAX=32000
-
 SCRIPT_NAME=s3.sh
+USAGE_LAST_LINE=18
 ALIVE_MARKER=s3proxy.conf
 # shellcheck source=deploy/local/lib.sh
 source "$HERE/lib.sh"
-usage() {
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
-    exit "${1:-2}"
-}
-
-require_java() {
-    command -v java >/dev/null 2>&1 ||
-        die "java not found: install a Java 17+ JDK and Maven (Debian: apt-get install openjdk-17-jdk-headless maven)" 69
-}
 
 # Resolve the jar through Maven once per version (the POM only pins the dependency plugin).
 ensure_jar() {
@@ -167,21 +156,9 @@ EOF
     done
     log "S3 server '$NAME' ready; data in $dir/buckets"
     if [[ -n $owner ]]; then
-        setsid "$HERE/s3.sh" _watch "$owner" "$pid" "$NAME" >>"$dir/watchdog.log" 2>&1 </dev/null &
+        watch_owner "$owner" "$pid" "$NAME" "$dir"
     fi
     print_settings
-}
-
-# _watch OWNER PID NAME: stop the server once OWNER has exited (for servers started by tests).
-cmd_watch() {
-    local owner=$1 pid=$2 name=$3 dir=$DATA_ROOT/$3
-    while kill -0 "$owner" 2>/dev/null && alive "$pid" "$dir"; do
-        sleep 2
-    done
-    if alive "$pid" "$dir"; then
-        log "owner process $owner is gone; stopping '$name'"
-        exec "$HERE/s3.sh" stop --name "$name"
-    fi
 }
 
 stop_one() {
