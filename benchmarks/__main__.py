@@ -163,18 +163,16 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
                 opts, topics, input_topic, f"consumer-{batch}", "consumer", batch, opts.events
             )
         )
-    results.throughput.append(
-        throughput_run(
-            opts,
-            topics,
-            input_topic,
-            "consumer-exactly-once-1000",
-            "consumer",
-            1000,
-            opts.events,
-            PROCESSING_GUARANTEE="exactly_once",
+    variants: dict[str, dict[str, str]] = {  # batch 1,000, other settings: what they cost
+        "consumer-exactly-once-1000": {"PROCESSING_GUARANTEE": "exactly_once"},
+        "consumer-drift-off-1000": {"DRIFT_ENABLED": "false"},
+    }
+    for name, settings in variants.items():
+        results.throughput.append(
+            throughput_run(
+                opts, topics, input_topic, name, "consumer", 1000, opts.events, None, **settings
+            )
         )
-    )
     if opts.shadow == "also":
         shadow_comparison(opts, topics, input_topic, results, baseline_done=True)
     for rate in opts.rates:

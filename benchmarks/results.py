@@ -149,6 +149,12 @@ def summarise(results: Results) -> None:
     p99 = {lat.offered_per_s: lat.p99_ms for lat in results.latency}
     memory = results.memory
     at_1000, eos = by_name.get("consumer-1000"), by_name.get("consumer-exactly-once-1000")
+    drift_off = by_name.get("consumer-drift-off-1000")
+    if at_1000 is not None and drift_off is not None:
+        # What the drift sentinel costs, in CPU per event (at_1000 has it on: the default).
+        results.ratios["drift sentinel CPU us/event"] = round(
+            (at_1000.cpu_s_per_1000 - drift_off.cpu_s_per_1000) * 1000, 2
+        )
     results.targets = {
         "events_per_s >= 75000 (batch 1000)": _verdict(
             at_1000.events_per_s >= 75_000 if at_1000 else None
@@ -216,6 +222,8 @@ def table(results: Results) -> str:
     for key, ratio in results.ratios.items():
         if key.startswith("shadow-"):
             lines += ["", f"With a shadow of the other variant: {key} = {ratio:.2f}"]
+        if key.startswith("drift sentinel"):
+            lines += ["", f"The drift sentinel (on vs off, batch 1000): {ratio:+.2f} CPU µs/event"]
     lines += ["", "Targets: " + "; ".join(f"{k}: {v}" for k, v in results.targets.items())]
     return "\n".join(lines)
 

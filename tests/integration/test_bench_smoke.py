@@ -53,9 +53,10 @@ def test_benchmark_smoke_run_writes_its_results(
     results = json.loads(path.read_text())
 
     runs = {run["name"]: run for run in results["throughput"]}
-    eos = "consumer-exactly-once-1000"
-    assert set(runs) == {"ceiling", "naive", "consumer-50", "consumer-400", "shadow-400", eos}
-    for name in ("ceiling", "consumer-50", "consumer-400", "shadow-400", eos):
+    eos, drift_off = "consumer-exactly-once-1000", "consumer-drift-off-1000"
+    expected = {"ceiling", "naive", "consumer-50", "consumer-400", "shadow-400", eos, drift_off}
+    assert set(runs) == expected
+    for name in expected - {"naive"}:
         assert runs[name]["events"] == 400, name  # every event came out, none dead-lettered
         assert runs[name]["events_per_s"] > 0
         assert runs[name]["peak_rss_mb"] > 0
