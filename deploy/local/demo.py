@@ -36,6 +36,7 @@ from contract.pipeline import VARIANTS
 REPO = Path(__file__).resolve().parents[2]
 KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
 BROKER_NAME = "demo"
+WARM_UP_MS = 1000
 REPORT_PNG = REPO / "build" / "demo" / "report.png"
 
 
@@ -188,12 +189,14 @@ def replay_and_measure(
     scored = read_topic(bootstrap, topics["output"], produced - args.malformed, timeout_s=120)
     dead = read_topic(bootstrap, topics["dlq"], args.malformed, timeout_s=30, idle_s=0.5)
     input_ts = {(r.partition, r.offset): r.timestamp_ms for r in inputs}
+    # The first second warms the consumer up (first fetches, first numpy calls): left out, as
+    # the benchmark does; the report picture shows it.
+    warm = min(input_ts.values(), default=0) + WARM_UP_MS
+    started_at = [
+        input_ts[(r.json()["source"]["partition"], r.json()["source"]["offset"])] for r in scored
+    ]
     latencies = np.array(
-        [
-            r.timestamp_ms
-            - input_ts[(r.json()["source"]["partition"], r.json()["source"]["offset"])]
-            for r in scored
-        ]
+        [r.timestamp_ms - t for r, t in zip(scored, started_at, strict=True) if t >= warm]
     )
     out_ts = np.array([r.timestamp_ms for r in scored])
     span_s = max(1e-3, (out_ts.max() - min(input_ts.values())) / 1000) if len(out_ts) else 0
@@ -229,7 +232,7 @@ def print_summary(summary: dict[str, object]) -> None:
     if isinstance(p50, float) and isinstance(p99, float):
         print(
             f"end-to-end latency  p50 {p50:.1f} ms   p99 {p99:.1f} ms   "
-            "(input record time -> output record time)"
+            "(input record time -> output record time, after the first second)"
         )
     else:
         print("end-to-end latency  none measured: nothing was scored")
