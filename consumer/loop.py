@@ -208,7 +208,7 @@ class ScoringLoop:
             # and committed at once so that a crash repeats at most what is still in flight.
             started = time.perf_counter()
             self._consumer.store_offsets(offsets=oldest.offsets.next_positions())
-            self._commit_async()
+            self._commit(asynchronous=True)
             self._written.difference_update(oldest.positions)
             self._metrics.observe_stage("commit", time.perf_counter() - started)
             self._completed(oldest)
@@ -292,9 +292,13 @@ class ScoringLoop:
         while not stop.is_set() and time.monotonic() < deadline:
             self._publisher.serve(min(0.1, max(0.0, deadline - time.monotonic())))
 
-    def _commit_async(self) -> None:
+    def _commit(self, asynchronous: bool) -> None:
+        """Commit the stored offsets (nothing stored yet is not an error)."""
         try:
-            self._consumer.commit(asynchronous=True)
+            if asynchronous:
+                self._consumer.commit(asynchronous=True)
+            else:
+                self._consumer.commit(asynchronous=False)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             if error.code() != KafkaError._NO_OFFSET:
@@ -302,12 +306,7 @@ class ScoringLoop:
 
     def _commit_stored_offsets(self, partitions: list[TopicPartition] | None) -> None:
         started = time.perf_counter()
-        try:
-            self._consumer.commit(asynchronous=False)
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if error.code() != KafkaError._NO_OFFSET:
-                logger.warning("commit of stored offsets failed: %s", error.str())
+        self._commit(asynchronous=False)
         self._metrics.observe_stage("commit", time.perf_counter() - started)
         logger.info("committed stored offsets partitions=%s", _describe(partitions or []))
 
