@@ -72,6 +72,11 @@ def test_every_panel_and_alert_query_works_on_real_data(
     assert first.terminate() == 0
     second = start_consumer(topics, group=group, METRICS_PORT=str(port), **drift)
     second.wait_ready()
+    # Prometheus must see the restarted counter at 0 before the replay: the consumer scores the
+    # whole replay faster than one scrape interval, and a reset is a decrease between scrapes.
+    prometheus.wait_for(
+        f'scorer_messages_total{{namespace="{namespace}", outcome="scored"}} == 0', timeout_s=30
+    )
     replay_through(second, prometheus, kafka_bootstrap, topics, namespace, seed=2)
 
     # The lag gauge follows librdkafka's statistics (every 5 s): wait for its first report.
