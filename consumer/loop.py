@@ -173,7 +173,7 @@ class ScoringLoop:
         if self._drift is not None and result.scored:
             self._drift.observe(result.columns, result.probabilities)
         if self._shadow is not None:  # never raises; never changes records, offsets, readiness
-            self._shadow.observe(result.events, result.scored, result.probabilities)
+            self._shadow.observe(result)
         sources = [*result.scored, *(r.message for r in result.rejections)]
         batch = PendingBatch(messages, sources, len(result.records))
         try:

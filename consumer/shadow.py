@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 from confluent_kafka import KafkaError, Message, Producer
 
+from consumer.batch import BatchResult
 from consumer.decode import MessageLike
 from consumer.errors import GateError
 from consumer.fetch import load_model
@@ -55,18 +56,15 @@ class Shadow:
         self._info_labels = _info_labels("shadow", scorer.info)
         metrics.model_info.labels(**self._info_labels).set(1)
 
-    def observe(
-        self,
-        events: Sequence[SessionEvent],
-        messages: Sequence[MessageLike],
-        primary: npt.NDArray[np.float64],
-    ) -> None:
-        """Score ``events`` with the shadow and compare with the primary's probabilities."""
+    def observe(self, result: BatchResult) -> None:
+        """Score the batch's events with the shadow (from the raw columns the batch already
+        built) and compare with the primary's probabilities."""
+        events, messages, primary = result.events, result.scored, result.probabilities
         if not self.active or not events:
             return
         started = time.perf_counter()
         try:
-            shadow = self._scorer.score(events)
+            shadow = self._scorer.score_columns(result.columns)
             if shadow.shape != primary.shape or not np.all(np.isfinite(shadow)):
                 raise ValueError("the shadow returned non-finite or missing probabilities")
         except Exception:
