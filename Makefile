@@ -71,8 +71,9 @@ test-integration: install prometheus ## integration tests only (real broker)
 train: install ## train both variants on the shared dataset into $(REGISTRY)/
 	$(PY) -m training --data $(DATA) --out $(REGISTRY) --n-iter $(N_ITER)
 
+# The demo script imports its siblings (report.py, ...) and benchmarks.replay from the repository root.
 demo: install ## the main job: local broker, training (if no build), consumer, replay, summary
-	$(PY) deploy/local/demo.py --data $(DATA) --registry $(REGISTRY) $(DEMO_ARGS)
+	PYTHONPATH=$(CURDIR) $(PY) deploy/local/demo.py --data $(DATA) --registry $(REGISTRY) $(DEMO_ARGS)
 
 bench: install ## consumer throughput/latency vs the local broker (BENCH_ARGS="--quick", "--events N", "--shadow only")
 	$(PY) -m benchmarks --registry $(REGISTRY) --data $(DATA) $(BENCH_ARGS)

@@ -48,6 +48,7 @@ from benchmarks.runs import (
     shadow_comparison,
     throughput_run,
 )
+from benchmarks.slow_shadow import slow_shadow_comparison
 from benchmarks.workload import generate_payloads, prefill
 
 logger = logging.getLogger("benchmarks")
@@ -83,10 +84,18 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
     parser.add_argument("--naive-seconds", type=float, default=None, help="default 30 (quick 5)")
     parser.add_argument(
         "--shadow",
-        choices=["also", "no", "only"],
+        choices=["also", "no", "only", "slow"],
         default="also",
         help="the run with SHADOW_MODEL_URI = the build's other variant, at the largest batch "
-        "size: also (default), no, or only (that run and the same run without a shadow)",
+        "size: also (default), no, or only (that run and the same run without a shadow); slow: "
+        "only the primary beside a deliberately slow shadow vs without, throughput at the "
+        "largest batch size and latency at the first rate (benchmarks.slow_shadow)",
+    )
+    parser.add_argument(
+        "--slow-shadow-ms",
+        type=int,
+        default=200,
+        help="--shadow slow: how long the shadow sleeps per batch (default 200)",
     )
     args = parser.parse_args(argv)
     quick = bool(args.quick)
@@ -114,6 +123,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
         work=work,
         quick=quick,
         shadow=args.shadow,
+        slow_shadow_ms=args.slow_shadow_ms,
     )
     return opts, args
 
@@ -136,6 +146,10 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
     prefill(opts.bootstrap, input_topic, payloads)
     logger.info("pre-filled %s in %.1fs", input_topic, time.monotonic() - t)
 
+    if opts.shadow == "slow":
+        slow_shadow_comparison(opts, topics, input_topic, payloads, results)
+        results.seconds_total = round(time.monotonic() - started, 1)
+        return results
     if opts.shadow == "only":
         shadow_comparison(opts, topics, input_topic, results)
         results.seconds_total = round(time.monotonic() - started, 1)

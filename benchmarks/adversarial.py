@@ -1,10 +1,11 @@
 """``python -m benchmarks.adversarial``: CPU per message, hostile input vs valid events.
 
 Each kind of message (valid, and the costliest invalid ones a producer can send within
-`MAX_MESSAGE_BYTES`) goes through `consumer.batch.process_batch` -- decode, validation, scoring
-of what is valid, output records -- in batches of one kind, timed with ``time.process_time``;
-the fastest of ``--repeat`` passes is kept. It shows that rejecting any message costs about what
-accepting one of the same size does (issue 17: a 5,000-field event once took ~27 ms to reject).
+`INPUT_MAX_MESSAGE_BYTES`) goes through `consumer.batch.process_batch` -- decode, validation,
+scoring of what is valid, output records -- in batches of one kind, timed with
+``time.process_time``; the fastest of ``--repeat`` passes is kept. It shows that rejecting any
+message costs about what accepting one of the same size does (issue 17: a 5,000-field event once
+took ~27 ms to reject).
 ``make bench`` runs it too (the `adversarial_decode` rows of its JSON).
 """
 
@@ -27,7 +28,7 @@ from contract.samples import EXAMPLE_EVENT
 
 logger = logging.getLogger("benchmarks.adversarial")
 
-MAX_MESSAGE_BYTES = 65_536  # the consumer's default
+INPUT_MAX_MESSAGE_BYTES = 65_536  # the consumer's default
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ def _event() -> dict[str, object]:
 
 
 def adversarial_mix() -> list[tuple[str, bytes | None, bytes]]:
-    """(kind, key, value): valid events, and hostile messages up to `MAX_MESSAGE_BYTES`."""
+    """(kind, key, value): valid events, and hostile messages up to `INPUT_MAX_MESSAGE_BYTES`."""
     good = _event()
     text = json.dumps(good)
 
@@ -77,17 +78,17 @@ def adversarial_mix() -> list[tuple[str, bytes | None, bytes]]:
         ("60 kB of random bytes", b"k", bytes(range(256)) * 234),
         ("truncated event", b"k", text[: len(text) // 2].encode()),
         ("record key of 999,900 bytes", b"K" * 999_900, text.encode()),
-        ("value over MAX_MESSAGE_BYTES", b"k", b"x" * (MAX_MESSAGE_BYTES + 1)),
+        ("value over INPUT_MAX_MESSAGE_BYTES", b"k", b"x" * (INPUT_MAX_MESSAGE_BYTES + 1)),
     ]
 
 
 def _per_message(scorer: Scorer, messages: Sequence[Message], repeat: int) -> tuple[float, str]:
     best = float("inf")
     scored_at = rfc3339_now()
-    result = process_batch(messages, scorer, MAX_MESSAGE_BYTES, scored_at)
+    result = process_batch(messages, scorer, INPUT_MAX_MESSAGE_BYTES, scored_at)
     for _ in range(repeat):
         started = time.process_time()
-        process_batch(messages, scorer, MAX_MESSAGE_BYTES, scored_at)
+        process_batch(messages, scorer, INPUT_MAX_MESSAGE_BYTES, scored_at)
         best = min(best, time.process_time() - started)
     outcome = "scored" if result.records else result.rejections[0].error_type
     return best / len(messages) * 1e6, outcome
@@ -128,7 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_uri = args.model_uri or default_model_uri(parser)
     print(f"model: {model_uri}\nbatches of {args.batch_size} messages of one kind")
     print(table(measure(model_uri, args.batch_size, args.repeat)))
-    print(f"(fastest of {args.repeat} passes; MAX_MESSAGE_BYTES={MAX_MESSAGE_BYTES})")
+    print(f"(fastest of {args.repeat} passes; INPUT_MAX_MESSAGE_BYTES={INPUT_MAX_MESSAGE_BYTES})")
     return 0
 
 

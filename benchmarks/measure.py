@@ -18,7 +18,7 @@ import psutil
 from confluent_kafka import Consumer, TopicPartition
 
 from benchmarks._client import READY_LINE
-from consumer.replay import free_port
+from benchmarks.replay import free_port
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The naive baseline: one message at a time, the way a first version would be written.
 
 ``python -m benchmarks.naive`` with the consumer's environment. For each message: poll,
-validate (`contract.errors.parse_event`), `predict_proba` of the loaded pipeline on a one-row
+validate (`contract.validation.parse_event`), `predict_proba` of the loaded pipeline on a one-row
 frame, produce, wait for the acknowledgement, commit that message's offset. Invalid events are
 skipped (the benchmark's input has none). Runs until SIGTERM/SIGINT.
 """
@@ -17,8 +17,9 @@ from consumer.gates import artifact_entry, manifest_beside
 from consumer.kafka import records_only
 from consumer.publish import DeliveryErrors, output_records, produce_when_room, rfc3339_now
 from consumer.scoring import ModelInfo
-from contract.errors import ContractViolation, parse_event
+from contract.errors import ContractViolation
 from contract.frame import events_to_frame
+from contract.validation import parse_event
 
 
 def main() -> int:
@@ -41,7 +42,7 @@ def main() -> int:
             [event], [message], np.asarray(probability, dtype=np.float64), info, rfc3339_now()
         )
         produce_when_room(producer, settings.output_topic, record, message.key())
-        acknowledged(producer, errors, settings.shutdown_timeout_s)
+        acknowledged(producer, errors, settings.publish_timeout_s)
         # Asynchronous, as `commit(message)` is by default: the flush above is the wait.
         consumer.commit(message=message, asynchronous=True)
 

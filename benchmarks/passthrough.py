@@ -27,7 +27,7 @@ def main() -> int:
             return
         for message in messages:
             produce_when_room(producer, settings.output_topic, message.value(), message.key())
-        acknowledged(producer, errors, settings.shutdown_timeout_s)
+        acknowledged(producer, errors, settings.publish_timeout_s)
         consumer.store_offsets(offsets=BatchOffsets.of(messages).next_positions())
 
     return run_until_stopped(settings, turn)

@@ -14,9 +14,9 @@ import numpy as np
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from benchmarks.measure import REPO, BenchmarkError, ServiceProcess, Watermarks, peak_rss_bytes
+from benchmarks.replay import read_topic
 from benchmarks.results import MB, PARTITIONS, Latency, Memory, Options, Results, Throughput
 from benchmarks.workload import Payload, offer_steadily, prefill
-from consumer.replay import read_topic
 
 logger = logging.getLogger("benchmarks")
 
@@ -133,12 +133,20 @@ def throughput_run(
     return result
 
 
-def latency_run(opts: Options, topics: Topics, payloads: Sequence[Payload], rate: int) -> Latency:
-    name = f"latency-{rate}"
+def latency_run(
+    opts: Options,
+    topics: Topics,
+    payloads: Sequence[Payload],
+    rate: int,
+    name: str | None = None,
+    **settings: str,
+) -> Latency:
+    """p50/p95/p99 end to end at ``rate`` offered events/s; ``settings``: extra variables."""
+    name = name or f"latency-{rate}"
     input_topic = topics.create(f"{name}-in")
     wait = opts.latency_batch_wait_ms  # None: the consumer's defaults, as shipped
     extra = {} if wait is None else {"BATCH_MAX_WAIT_MS": str(wait)}
-    env = settings_env(opts, topics, input_topic, name, 1000, **extra)
+    env = settings_env(opts, topics, input_topic, name, 1000, **extra, **settings)
     # The broker stamps each output when it appends it: the acknowledgement time, per record.
     output = env["OUTPUT_TOPIC"] = topics.create(
         f"{name}-out-append", config={"message.timestamp.type": "LogAppendTime"}
@@ -172,6 +180,7 @@ def latency_run(opts: Options, topics: Topics, payloads: Sequence[Payload], rate
         p99_ms=float(np.percentile(values, 99)),
         max_ms=float(values.max()),
         batch_max_wait_ms=opts.latency_batch_wait_ms or 100,
+        name=name,
     )
     logger.info("%s", result)
     return result

@@ -11,8 +11,8 @@ import numpy as np
 from confluent_kafka import Producer
 
 from consumer.publish import produce_when_room
-from contract.errors import parse_event
 from contract.schema import LABEL_COLUMN
+from contract.validation import parse_event
 from training.synthetic import generate_sessions
 
 logger = logging.getLogger(__name__)

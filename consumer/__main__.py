@@ -16,14 +16,16 @@ import threading
 from types import FrameType
 
 from confluent_kafka import Consumer, KafkaException, Producer
+from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
+from consumer.continuity import InputContinuity, LibrdkafkaLog
 from consumer.delivery import Publisher
 from consumer.drift import drift_sentinel
 from consumer.errors import ConsumerError, GateError, SettingsError
 from consumer.fetch import load_model
 from consumer.health import HealthServer, HealthState
-from consumer.kafka import ClientEvents, consumer_config, producer_config
+from consumer.kafka import ClientEvents, admin_config, consumer_config, producer_config
 from consumer.logs import configure_logging
 from consumer.loop import MAX_RETRY_BACKOFF_S, ScoringLoop
 from consumer.metrics import ScorerMetrics
@@ -38,7 +40,8 @@ logger = logging.getLogger("consumer")
 EXIT_OK, EXIT_ERROR, EXIT_SETTINGS, EXIT_GATE = 0, 1, 2, 3
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(*, publisher_type: type[Publisher] = Publisher) -> int:
+    """Run the service; `publisher_type` is passed on to `serve`."""
     try:
         settings = load_settings()
         tracing = configure_tracing(os.environ)  # the OTEL_* variables, as the SDK reads them
@@ -47,25 +50,36 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_SETTINGS
     configure_logging(settings.log_format, settings.log_level)
     try:
-        return serve(settings, tracing)
+        return serve(settings, tracing, publisher_type=publisher_type)
     except SettingsError as exc:  # found only when used, e.g. METRICS_PORT already taken
         print(f"consumer: bad setting: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
 
 
-def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
+def serve(
+    settings: Settings,
+    tracing: BatchTracing | None = None,
+    *,
+    publisher_type: type[Publisher] = Publisher,
+) -> int:
+    """Score until SIGTERM/SIGINT; returns the exit status.
+
+    `publisher_type` produces each batch's records. It is a seam: the loop calls its `publish`
+    once a batch is scored and commits the batch's offsets only after it returned, so a subclass
+    can act between the two (the fault tests' crash-before-commit entry point does).
+    """
     registry = CollectorRegistry()
     metrics = ScorerMetrics.create(registry)
     # One loop turn may legitimately take a consume wait, a publish wait bounded by
-    # SHUTDOWN_TIMEOUT_S and a retry backoff; only a turn longer than all that is a wedged loop.
+    # PUBLISH_TIMEOUT_S and a retry backoff; only a turn longer than all that is a wedged loop.
     liveness_timeout = max(
         30.0,
-        3 * settings.batch_max_wait_ms / 1000 + settings.shutdown_timeout_s + MAX_RETRY_BACKOFF_S,
+        3 * settings.batch_max_wait_ms / 1000 + settings.publish_timeout_s + MAX_RETRY_BACKOFF_S,
     )
     health = HealthState(liveness_timeout_s=liveness_timeout)
     server = HealthServer.bind(health, registry, "0.0.0.0", settings.metrics_port)
     server.start()
-    store = Store(settings.s3_options())
+    store = Store(settings.object_store)
     try:
         scorer, artifact = load_model(settings.model_uri, settings, store)
     except GateError as exc:
@@ -83,13 +97,16 @@ def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
     _install_signal_handlers(stop, health, settings.shutdown_timeout_s)
 
     events = ClientEvents(health, metrics)
+    librdkafka_log = LibrdkafkaLog()
     try:
-        producer = Producer(producer_config(settings, events.on_error))
+        producer = Producer(
+            producer_config(settings, events.on_error, events.on_producer_stats, librdkafka_log)
+        )
     except KafkaException as exc:  # e.g. KAFKA_SSL_CA_LOCATION names no readable CA file
         logger.error("stopping: the Kafka client cannot be created (check KAFKA_*): %s", exc)
         server.stop()
         return EXIT_ERROR
-    publisher = Publisher(
+    publisher = publisher_type(
         producer,
         metrics,
         settings.output_topic,
@@ -100,7 +117,18 @@ def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
     try:
         if settings.processing_guarantee == "exactly_once":
             init_transactions(producer, stop)
-        consumer = Consumer(consumer_config(settings, events.on_error, events.on_stats))
+            # Returned: the producer holds its producer id (the statistics will say so too).
+            health.set_producer_ready(not stop.is_set())
+        consumer = Consumer(
+            consumer_config(settings, events.on_error, events.on_stats, librdkafka_log)
+        )
+        continuity = InputContinuity(
+            AdminClient(admin_config(settings, librdkafka_log)),
+            settings.input_topic,
+            settings.on_topic_recreated,
+            metrics,
+        )
+        continuity.start()
         drift = drift_sentinel(settings, metrics, info.threshold, artifact)
         loop = ScoringLoop(
             settings,
@@ -114,6 +142,8 @@ def serve(settings: Settings, tracing: BatchTracing | None = None) -> int:
             tracing,
             drift,
             shadow,
+            continuity,
+            librdkafka_log,
         )
         logger.info(
             "scoring input=%s output=%s dlq=%s group=%s guarantee=%s",

@@ -16,8 +16,9 @@ from consumer.limits import (
     structure_error,
 )
 from consumer.tracing import RawHeaders
-from contract.errors import ContractViolation, parse_event
+from contract.errors import ContractViolation
 from contract.schema import SessionEvent
+from contract.validation import parse_event
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +84,11 @@ def decode_message(
             message,
             "message_too_large",
             "<message>",
-            f"{len(value)} bytes is over MAX_MESSAGE_BYTES={max_message_bytes}",
+            f"{len(value)} bytes is over INPUT_MAX_MESSAGE_BYTES={max_message_bytes}",
         )
     text = unframe(value, framing)
     if isinstance(text, FrameRejection):
-        return Rejection(message, text.error_type, "<message>", text.reason)
+        return Rejection(message, text.error_type, text.field, text.reason)
     if not text.isascii():  # isascii is a word-at-a-time scan; most events are ASCII
         try:
             text.decode("utf-8")

@@ -34,11 +34,22 @@ from contract.profile import ProfileBinner
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PSI_CRITICAL", "PSI_WARNING", "DriftSentinel", "DriftSnapshot", "drift_sentinel"]
+__all__ = [
+    "PSI_BAND_MARGIN",
+    "PSI_CRITICAL",
+    "PSI_WARNING",
+    "DriftSentinel",
+    "DriftSnapshot",
+    "drift_sentinel",
+]
 
 PSI_WARNING: Final[float] = 0.1
 PSI_CRITICAL: Final[float] = 0.25
 """The usual PSI reading: < 0.1 stable, 0.1-0.25 a moderate shift, > 0.25 a major one."""
+PSI_BAND_MARGIN: Final[float] = 0.025
+"""Hysteresis of the logged band: the worst PSI enters a higher band as soon as it passes the
+edge, but leaves a band downwards only once it is this far below the edge, so a PSI hovering at
+0.1 or 0.25 logs once, not at every refresh."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class DriftSentinel:
         self._positives = 0
         self._since_refresh = 0
         self.snapshot: DriftSnapshot | None = None
+        self._band = -1  # of the worst PSI (see _band); -1 before the first refresh
         if metrics is not None:
             metrics.drift_reference.labels(quantity="positive_label_ratio").set(
                 profile.positive_label_rate
@@ -99,6 +111,8 @@ class DriftSentinel:
             metrics.drift_reference.labels(quantity="mean_probability").set(
                 profile.mean_probability
             )
+            for name, feature in profile.features.items():
+                metrics.feature_null_reference.labels(feature=name).set(feature.null_rate)
 
     @property
     def features(self) -> list[str]:
@@ -143,8 +157,9 @@ class DriftSentinel:
             positive_label_ratio=self._positives / self._n if self._n else math.nan,
         )
         self._publish(snapshot)
-        previous, self.snapshot = self.snapshot, snapshot
-        if _band(previous) != _band(snapshot):
+        self.snapshot = snapshot
+        previous, self._band = self._band, _band(snapshot, self._band)
+        if previous != self._band:
             name, value = snapshot.worst()
             logger.info(
                 "drift window_events=%d worst_feature=%s psi=%.3f prediction_psi=%.3f",
@@ -168,13 +183,18 @@ class DriftSentinel:
         metrics.drift_window_events.set(snapshot.events)
 
 
-def _band(snapshot: DriftSnapshot | None) -> int:
-    """0 stable, 1 moderate, 2 major shift somewhere (features or prediction); -1 none yet."""
-    if snapshot is None:
-        return -1
+def _band_of(psi: float) -> int:
+    return 2 if psi > PSI_CRITICAL else 1 if psi > PSI_WARNING else 0
+
+
+def _band(snapshot: DriftSnapshot, current: int) -> int:
+    """0 stable, 1 moderate, 2 major shift somewhere (features or prediction), from the band
+    ``current`` (-1 before the first refresh): up as soon as the worst PSI passes an edge, down
+    only as far as it is ``PSI_BAND_MARGIN`` below the edges."""
     values = [*snapshot.feature_psi.values(), snapshot.prediction_psi]
     worst = max((value for value in values if not math.isnan(value)), default=0.0)
-    return 2 if worst > PSI_CRITICAL else 1 if worst > PSI_WARNING else 0
+    band = _band_of(worst)
+    return band if band >= current else min(current, _band_of(worst + PSI_BAND_MARGIN))
 
 
 def drift_sentinel(

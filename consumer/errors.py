@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 
 class ConsumerError(Exception):
     """Root of the consumer's errors."""
 
 
-class SettingsError(ConsumerError):
-    """A bad setting: names the environment variable, its value and the rule. Exit status 2."""
+class _NotShown:
+    def __repr__(self) -> str:
+        return "<not shown>"
 
-    def __init__(self, variable: str, value: object, reason: str) -> None:
-        self.variable = variable
+
+NOT_SHOWN: Final = _NotShown()
+"""The value of a SettingsError that must not be printed (a secret, a ``KAFKA_*`` property, a
+``*_FILE``'s contents) or that is no one variable's (a rule across several settings)."""
+
+
+class SettingsError(ConsumerError):
+    """A bad setting: names the environment variable(s) and the rule. Exit status 2.
+
+    The message shows the value only when one is given: pass NOT_SHOWN for anything that may be
+    a secret, since the message is printed and logged as it is.
+    """
+
+    def __init__(self, variable: str | tuple[str, ...], value: object, reason: str) -> None:
+        self.variables = (variable,) if isinstance(variable, str) else variable
+        self.variable = self.variables[0]
         self.value = value
         self.reason = reason
-        super().__init__(f"{variable}={value!r}: {reason}")
+        names = ", ".join(self.variables)
+        shown = "" if value is NOT_SHOWN else f"={value!r}"
+        super().__init__(f"{names}{shown}: {reason}")
 
 
 class GateError(ConsumerError):

@@ -1,8 +1,9 @@
 """The HTTP side of the consumer: ``/metrics``, ``/healthz`` and ``/readyz`` on METRICS_PORT.
 
 ``/healthz`` answers 200 while the loop has made a turn recently (a wedged loop fails the
-liveness probe and Kubernetes restarts the pod). ``/readyz`` answers 200 only after the model
-gates passed and while the consumer holds a group assignment and reaches the broker.
+liveness probe and Kubernetes restarts the pod). ``/readyz`` answers 200 only when the consumer
+can deliver: the model gates passed, it holds a group assignment, reaches the broker, and its
+producer is initialised (holds a producer id; see ``consumer.kafka.ClientEvents``).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class HealthState:
         self._gates_passed = False
         self._assigned = False
         self._broker_reachable = True
+        self._producer_ready = False
         self._publishing = True
         self._stopping = False
 
@@ -48,6 +50,14 @@ class HealthState:
     def set_broker_reachable(self, reachable: bool) -> None:
         with self._lock:
             self._broker_reachable = reachable
+
+    def set_producer_ready(self, ready: bool) -> None:
+        """True while the producer can send: it holds a producer id (idempotence, transactions).
+
+        Until then librdkafka holds every record back: on a fresh broker that is a second or
+        more, which a consumer called ready would add to its first events' latency."""
+        with self._lock:
+            self._producer_ready = ready
 
     def set_publishing(self, ok: bool) -> None:
         """False while the last batch could not be published (it is being retried)."""
@@ -70,6 +80,7 @@ class HealthState:
                 "gates_passed": self._gates_passed,
                 "assigned": self._assigned,
                 "broker_reachable": self._broker_reachable,
+                "producer_ready": self._producer_ready,
                 "publishing": self._publishing,
                 "stopping": self._stopping,
             }
@@ -77,6 +88,7 @@ class HealthState:
                 self._gates_passed
                 and self._assigned
                 and self._broker_reachable
+                and self._producer_ready
                 and self._publishing
                 and not self._stopping
             )

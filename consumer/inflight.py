@@ -43,22 +43,25 @@ class BatchOffsets:
             offsets.last[key] = offset
         return offsets
 
-    def next_positions(self) -> list[TopicPartition]:
-        """The offsets to commit: one past the last message of each partition."""
-        return [TopicPartition(t, p, o + 1) for (t, p), o in self.last.items()]
-
-    def start_positions(self) -> list[TopicPartition]:
-        """Where to rewind to so the whole batch is read again."""
-        return [TopicPartition(t, p, o) for (t, p), o in self.first.items()]
+    def next_positions(self, metadata: str = "") -> list[TopicPartition]:
+        """The offsets to commit: one past the last message of each partition, with the
+        metadata to commit beside them (the input topic's id, `consumer.continuity`)."""
+        return [TopicPartition(t, p, o + 1, metadata=metadata) for (t, p), o in self.last.items()]
 
 
 class PendingBatch:
     """One produced batch: which of its records the broker acknowledged, and what failed."""
 
     def __init__(
-        self, messages: Sequence[MessageLike], records: Sequence[MessageLike], scored: int
+        self,
+        messages: Sequence[MessageLike],
+        records: Sequence[MessageLike],
+        scored: int,
+        commit_metadata: str = "",
     ) -> None:
         self.offsets = BatchOffsets.of(messages)
+        self.commit_metadata = commit_metadata
+        """Committed beside the offsets: the id of the topic the batch was read from."""
         self.size = len(messages)
         self.scored = scored
         self.rejected = len(records) - scored

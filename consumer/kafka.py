@@ -2,7 +2,8 @@
 
 `consumer_config` / `producer_config` are the only places client properties are set.
 `ClientEvents` receives the clients' error and statistics callbacks and turns them into
-health (broker reachability, a fatal error) and metrics (consumer lag).
+health (broker reachability, the producer holding its producer id, a fatal error) and metrics
+(consumer lag).
 """
 
 from __future__ import annotations
@@ -10,20 +11,60 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from confluent_kafka import KafkaError, Message
 
+from consumer.continuity import LibrdkafkaLog
 from consumer.health import HealthState
 from consumer.metrics import ScorerMetrics
-from consumer.settings import Settings
+
+if TYPE_CHECKING:  # consumer.settings imports RESERVED_PROPERTIES from here
+    from consumer.settings import Settings
 
 logger = logging.getLogger(__name__)
 
+RESERVED_PROPERTIES: Final = frozenset(
+    {
+        # set below, whatever the user asks for
+        "bootstrap.servers",
+        "group.id",
+        "auto.offset.reset",
+        "statistics.interval.ms",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "isolation.level",
+        "acks",
+        "enable.idempotence",
+        "delivery.report.only.error",
+        "transactional.id",
+        # librdkafka's other names for two of them (the last one set wins)
+        "metadata.broker.list",
+        "request.required.acks",
+        "logger",
+    }
+)
+"""The librdkafka properties `consumer_config` and `producer_config` set themselves: a
+``KAFKA_<PROPERTY>`` naming one is refused when the settings are read, as it would be
+overwritten (or would break a delivery guarantee). The callbacks (``error_cb``, ``stats_cb``)
+cannot be named by a variable: ``KAFKA_ERROR_CB`` is the property ``error.cb``."""
+_DEFAULTS_AND_ALIASES: Final = (
+    ("partition.assignment.strategy", "cooperative-sticky", ()),
+    # librdkafka's 5 minutes left partitions added to the input topic unread (and out of the lag
+    # gauge) that long; 30 s finds them within a minute, for one metadata request per 30 s.
+    ("topic.metadata.refresh.interval.ms", 30_000, ()),
+    ("linger.ms", 5, ("queue.buffering.max.ms",)),
+    ("compression.type", "lz4", ("compression.codec",)),
+)
+"""Properties with a default of ours that ``KAFKA_<PROPERTY>`` may change, under either name."""
+
 
 def consumer_config(
-    settings: Settings, on_error: Callable[[Any], None], on_stats: Callable[[str], None]
+    settings: Settings,
+    on_error: Callable[[Any], None],
+    on_stats: Callable[[str], None],
+    log: LibrdkafkaLog | None = None,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
         **settings.librdkafka_properties(),
@@ -35,7 +76,10 @@ def consumer_config(
         "error_cb": on_error,
         "stats_cb": on_stats,
     }
-    config.setdefault("partition.assignment.strategy", "cooperative-sticky")
+    if log is not None:
+        # librdkafka's own lines (an offset reset among them) as the service's JSON lines.
+        config["logger"] = log
+    _set_defaults(config, "partition.assignment.strategy", "topic.metadata.refresh.interval.ms")
     if settings.processing_guarantee == "exactly_once":
         # Offsets travel inside the producer's transaction; the consumer never commits itself.
         config["enable.auto.commit"] = False
@@ -50,8 +94,15 @@ def consumer_config(
     return config
 
 
+PRODUCER_STATS_INTERVAL_MS: Final = 1000
+"""How often the producer reports its statistics; readiness follows its producer id within it."""
+
+
 def producer_config(
-    settings: Settings, on_error: Callable[[Any], None] | None = None
+    settings: Settings,
+    on_error: Callable[[Any], None] | None = None,
+    on_stats: Callable[[str], None] | None = None,
+    log: LibrdkafkaLog | None = None,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
         **settings.librdkafka_properties(),
@@ -66,11 +117,34 @@ def producer_config(
         # Served by the producer's poll(): while the loop waits for acknowledgements it still
         # learns that the brokers are down, so readiness drops within seconds.
         config["error_cb"] = on_error
-    config.setdefault("linger.ms", 5)
-    config.setdefault("compression.type", "lz4")
+    if log is not None:
+        config["logger"] = log
+    if on_stats is not None:
+        # Say when the producer holds its producer id, for readiness (ClientEvents).
+        config["statistics.interval.ms"] = PRODUCER_STATS_INTERVAL_MS
+        config["stats_cb"] = on_stats
+    _set_defaults(config, "linger.ms", "compression.type")
     if settings.processing_guarantee == "exactly_once":
         config["transactional.id"] = settings.effective_transactional_id
     return config
+
+
+def admin_config(settings: Settings, log: LibrdkafkaLog | None = None) -> dict[str, Any]:
+    """The admin client's (it looks up the input topic's id): the same brokers and credentials."""
+    config: dict[str, Any] = {
+        **settings.librdkafka_properties(),
+        "bootstrap.servers": settings.kafka_bootstrap_servers,
+    }
+    if log is not None:
+        config["logger"] = log
+    return config
+
+
+def _set_defaults(config: dict[str, Any], *names: str) -> None:
+    """Our default for each of `names`, unless the user set the property under any name."""
+    for name, default, aliases in _DEFAULTS_AND_ALIASES:
+        if name in names and not {name, *aliases} & config.keys():
+            config[name] = default
 
 
 def fatal_client_error(error: KafkaError) -> str | None:
@@ -120,6 +194,20 @@ def records_only(messages: Sequence[Message]) -> list[Message]:
     return records
 
 
+def assigned_producer_id(stats: dict[str, Any]) -> int | None:
+    """The producer id an idempotent (or transactional) producer holds, from its statistics.
+
+    librdkafka's `eos` object says `idemp_state` "Assigned" once the broker granted one; before
+    (a fresh broker answers "Coordinator load in progress" for a second or more) and while it
+    is being replaced, nothing is sent.
+    """
+    eos = stats.get("eos") or {}
+    producer_id = eos.get("producer_id", -1)
+    if eos.get("idemp_state") == "Assigned" and isinstance(producer_id, int) and producer_id >= 0:
+        return producer_id
+    return None
+
+
 class ClientEvents:
     """The clients' error and statistics callbacks (they run inside `consume()`/`poll()`)."""
 
@@ -130,6 +218,7 @@ class ClientEvents:
         """Input partitions held now; only their lag is exported."""
         self.fatal_error: str | None = None
         """Set when retrying cannot help (wrong credentials, a fatal client error)."""
+        self._producer_id: int | None = None
 
     def on_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
@@ -150,6 +239,18 @@ class ClientEvents:
                 lag = partition_stats.get("consumer_lag", -1)
                 if int(partition) >= 0 and (topic, int(partition)) in self.assigned and lag >= 0:
                     self._metrics.consumer_lag.labels(topic=topic, partition=partition).set(lag)
+
+    def on_producer_stats(self, stats_json: str) -> None:
+        """The producer is ready while it holds a producer id (librdkafka acquires one at
+        start; without it every record waits in the producer)."""
+        producer_id = assigned_producer_id(orjson.loads(stats_json))
+        if producer_id != self._producer_id:
+            if producer_id is None:
+                logger.warning("the producer lost its producer id; not ready until it has one")
+            else:
+                logger.info("producer initialised producer_id=%d", producer_id)
+            self._producer_id = producer_id
+        self._health.set_producer_ready(producer_id is not None)
 
     def hold(self, partitions: Sequence[tuple[str, int]]) -> None:
         self.assigned |= set(partitions)

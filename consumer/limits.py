@@ -8,8 +8,8 @@ took 18-48 ms to reject, a valid event ~5 us to score). These checks read the ra
 C speed (`len`, `bytes.count`), and refuse what cannot be an event before it is parsed:
 
 - `key_too_large`: the Kafka record's key is over `MAX_KEY_BYTES`. The value limit
-  (`MAX_MESSAGE_BYTES`) does not cover the key, and the key is copied into the output record or
-  the dead letter, which then may not fit the producer's `message.max.bytes`.
+  (`INPUT_MAX_MESSAGE_BYTES`) does not cover the key, and the key is copied into the output record
+  or the dead letter, which then may not fit the producer's `message.max.bytes`.
 - `too_many_strings`: more unescaped quote characters than twice what an event can hold (each key
   and each string value is one pair): thousands of extra fields, or a list of strings.
 - `too_many_values`: more commas than twice what an event can hold: a long array (an object with

@@ -12,16 +12,27 @@ one transaction per batch, one batch at a time.
 from __future__ import annotations
 
 import logging
-import os
-import signal
 import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Final
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Producer,
+    TopicPartition,
+)
 
 from consumer.batch import BatchResult, process_batch
+from consumer.continuity import (
+    LOOKUP_TIMEOUT_S,
+    InputContinuity,
+    LibrdkafkaLog,
+    account_for_resets,
+)
 from consumer.delivery import Publisher
 from consumer.drift import DriftSentinel
 from consumer.errors import ConsumerError, PublishError
@@ -34,7 +45,7 @@ from consumer.scoring import Scorer
 from consumer.settings import Settings
 from consumer.shadow import Shadow
 from consumer.spans import BatchTracing
-from consumer.transactions import TRANSACTION_TIMEOUT_S, in_transaction
+from consumer.transactions import in_transaction
 
 logger = logging.getLogger(__name__)
 
@@ -63,8 +74,12 @@ class ScoringLoop:
         tracing: BatchTracing | None = None,
         drift: DriftSentinel | None = None,
         shadow: Shadow | None = None,
+        continuity: InputContinuity | None = None,
+        librdkafka_log: LibrdkafkaLog | None = None,
     ) -> None:
         self._drift = drift
+        self._continuity = continuity
+        self._librdkafka_log = librdkafka_log
         self._settings = settings
         self._tracing = tracing or BatchTracing()
         self._shadow = shadow
@@ -80,24 +95,32 @@ class ScoringLoop:
         self._written: set[Position] = set()
         """Input positions whose record an abandoned attempt already wrote (at_least_once)."""
         self._retry_backoff_s = 0.0
-        self._batches_produced = 0
 
     # --- rebalance callbacks (they run on this thread, inside poll()/consume()) --------------
 
     def on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self._events.hold([(tp.topic, tp.partition) for tp in partitions])
         self._metrics.rebalances.labels(kind="assign").inc()
-        logger.info("assigned partitions=%s", _describe(partitions))
+        committed = self._committed(partitions)
+        if self._continuity is not None:
+            # Offsets committed on an earlier topic of the same name would skip the new one's
+            # first offsets: those partitions start from the beginning (or the consumer stops).
+            moved = self._continuity.check_assignment(committed, self._high_watermark)
+            if moved:
+                self._assign_at(partitions, moved)
+                committed = moved + [tp for tp in committed if tp not in moved]
+        logger.info("assigned partitions=%s (committed positions)", _describe(committed))
 
     def on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         self._metrics.rebalances.labels(kind="revoke").inc()
         if not self._exactly_once:
             # Finish what is in flight first, so that every acknowledged batch's offsets are
             # committed before another member takes the partitions over.
-            self._drain(self._settings.shutdown_timeout_s)
+            self._drain(self._settings.publish_timeout_s)
             self._commit_stored_offsets(partitions)
+        positions = self._positions(partitions)
         self._release(partitions)
-        logger.info("revoked partitions=%s", _describe(partitions))
+        logger.info("revoked partitions=%s", _describe(positions))
 
     def on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         # Lost partitions may already belong to another member: committing now could move its
@@ -125,7 +148,10 @@ class ScoringLoop:
                 raise ConsumerError(self._events.fatal_error)
             self._health.beat()
             self._metrics.ready.set(1 if self._health.ready()[0] else 0)
+            if self._shadow is not None:  # switches off a shadow over SHADOW_BATCH_TIMEOUT_S
+                self._shadow.supervise()
             self._publisher.serve(0)  # delivery reports, the producer's error callback
+            self._check_continuity()
             if not self._settle(stop):
                 continue
             if len(self._inflight) >= MAX_IN_FLIGHT:
@@ -165,17 +191,23 @@ class ScoringLoop:
         self._metrics.batch_size.observe(len(messages))
         settings = self._settings
         result = process_batch(
-            messages, self._scorer, settings.max_message_bytes, rfc3339_now(), settings.framing
+            messages,
+            self._scorer,
+            settings.input_max_message_bytes,
+            rfc3339_now(),
+            settings.framing,
         )
         self._metrics.observe_stage("decode", result.decode_seconds)
         self._metrics.observe_stage("score", result.score_seconds)
         self._metrics.set_scoring_path(self._scorer.path)
         if self._drift is not None and result.scored:
             self._drift.observe(result.columns, result.probabilities)
-        if self._shadow is not None:  # never raises; never changes records, offsets, readiness
+        if self._shadow is not None:
+            # Only hands the batch to the shadow's own thread (or drops it if the shadow is
+            # busy): never waits, never raises, never changes records, offsets or readiness.
             self._shadow.observe(result)
         sources = [*result.scored, *(r.message for r in result.rejections)]
-        batch = PendingBatch(messages, sources, len(result.records))
+        batch = PendingBatch(messages, sources, len(result.records), self._commit_metadata())
         try:
             if self._exactly_once:
                 self._publish_transaction(result, batch)
@@ -183,7 +215,6 @@ class ScoringLoop:
             else:
                 self._publisher.publish(result, batch, self._written)
                 self._inflight.add(batch)
-                self._maybe_crash_for_test()
         except PublishError as exc:
             self._inflight.add(batch)
             self._retry_later(str(exc), stop)
@@ -197,7 +228,7 @@ class ScoringLoop:
                 return False
             if not oldest.done:
                 waited = time.monotonic() - oldest.produced_at
-                if waited > self._settings.shutdown_timeout_s:
+                if waited > self._settings.publish_timeout_s:
                     unacknowledged = f"{oldest.unacknowledged} records not acknowledged"
                     self._retry_later(f"{unacknowledged} within {waited:.1f}s", stop)
                     return False
@@ -207,7 +238,9 @@ class ScoringLoop:
             # one, is acknowledged (acks=all): now, and only now, its offsets may be stored,
             # and committed at once so that a crash repeats at most what is still in flight.
             started = time.perf_counter()
-            self._consumer.store_offsets(offsets=oldest.offsets.next_positions())
+            self._consumer.store_offsets(
+                offsets=oldest.offsets.next_positions(oldest.commit_metadata)
+            )
             self._commit(asynchronous=True)
             self._written.difference_update(oldest.positions)
             self._metrics.observe_stage("commit", time.perf_counter() - started)
@@ -240,7 +273,6 @@ class ScoringLoop:
     def _publish_transaction(self, result: BatchResult, batch: PendingBatch) -> None:
         def produce() -> None:
             self._publisher.publish(result, batch)
-            self._maybe_crash_for_test()
 
         started = time.perf_counter()
         # exactly_once: the input offsets commit in the same transaction as the outputs, so a
@@ -248,22 +280,80 @@ class ScoringLoop:
         in_transaction(
             self._producer,
             produce,
-            batch.offsets.next_positions(),
+            batch.offsets.next_positions(batch.commit_metadata),
             self._consumer.consumer_group_metadata(),
             self._metrics.transactions_aborted.inc,
         )
         self._metrics.observe_stage("commit", time.perf_counter() - started)
 
-    def _maybe_crash_for_test(self) -> None:
-        """FAULT_CRASH_BEFORE_COMMIT_BATCH: die between producing and committing, on purpose."""
-        self._batches_produced += 1
-        if self._batches_produced == self._settings.fault_crash_before_commit_batch:
-            # Make sure the records really are in the log (uncommitted) before dying.
-            self._producer.flush(TRANSACTION_TIMEOUT_S)
-            logger.warning(
-                "fault injection: SIGKILL before batch %d commits", self._batches_produced
-            )
-            os.kill(os.getpid(), signal.SIGKILL)
+    # --- reading continuity (consumer.continuity) ----------------------------------------------
+
+    def _commit_metadata(self) -> str:
+        return "" if self._continuity is None else self._continuity.commit_metadata
+
+    def _check_continuity(self) -> None:
+        """Account for offsets librdkafka reset; reread a topic found re-created."""
+        if self._librdkafka_log is not None and (resets := self._librdkafka_log.take_resets()):
+            account_for_resets(resets, self._low_watermark, self._metrics)
+        if self._continuity is not None and self._continuity.recreated_since_last_check():
+            self._read_again_from_start()
+
+    def _read_again_from_start(self) -> None:
+        """ON_TOPIC_RECREATED=from_start while running: settle what is in flight (offsets of the
+        old topic, committed with its id), then read every held partition from offset 0."""
+        if not self._exactly_once:
+            self._drain(self._settings.publish_timeout_s)
+            self._commit_stored_offsets(None)
+            self._inflight.clear()
+            self._written.clear()
+        topic = self._settings.input_topic
+        for held_topic, partition in sorted(self._events.assigned):
+            if held_topic == topic:
+                try:
+                    self._consumer.seek(TopicPartition(topic, partition, OFFSET_BEGINNING))
+                except KafkaException as exc:
+                    logger.warning("seek %s[%d] to its start failed: %s", topic, partition, exc)
+
+    def _committed(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        try:
+            return list(self._consumer.committed(partitions, timeout=LOOKUP_TIMEOUT_S))
+        except KafkaException as exc:
+            logger.warning("committed offsets of %s unknown: %s", _describe(partitions), exc)
+            return partitions
+
+    def _positions(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        try:
+            return list(self._consumer.position(partitions))
+        except KafkaException:
+            return partitions
+
+    def _assign_at(self, partitions: list[TopicPartition], moved: list[TopicPartition]) -> None:
+        """Take the assignment with the `moved` partitions at their new offsets (inside
+        on_assign: what the callback assigns replaces what would be assigned after it)."""
+        start = {(tp.topic, tp.partition): tp.offset for tp in moved}
+        assignment = [
+            TopicPartition(tp.topic, tp.partition, start.get((tp.topic, tp.partition), tp.offset))
+            for tp in partitions
+        ]
+        try:
+            self._consumer.incremental_assign(assignment)
+        except KafkaException:  # an eager assignment strategy (KAFKA_PARTITION_ASSIGNMENT_...)
+            self._consumer.assign(assignment)
+
+    def _high_watermark(self, partition: TopicPartition) -> int:
+        return self._watermarks(partition)[1]
+
+    def _low_watermark(self, partition: TopicPartition) -> int:
+        return self._watermarks(partition)[0]
+
+    def _watermarks(self, partition: TopicPartition) -> tuple[int, int]:
+        """(low, high) of one partition from the broker; (-1, -1) when it does not answer."""
+        try:
+            low, high = self._consumer.get_watermark_offsets(partition, timeout=LOOKUP_TIMEOUT_S)
+            return int(low), int(high)
+        except KafkaException as exc:
+            logger.warning("watermarks of %s unknown: %s", _describe([partition]), exc)
+            return -1, -1
 
     def _retry_later(self, reason: str, stop: threading.Event) -> None:
         """Output is not safely written: rewind every batch in flight so it is read again."""

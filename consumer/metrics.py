@@ -10,6 +10,11 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 Outcome = Literal["scored", "rejected", "failed", "skipped"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 Stage = Literal["decode", "score", "publish", "commit"]
+STAGES: tuple[Stage, ...] = get_args(Stage)
+ShadowFailure = Literal["gates", "scoring", "timeout", "publish"]
+SHADOW_FAILURES: tuple[ShadowFailure, ...] = get_args(ShadowFailure)
+ShadowBatch = Literal["shadowed", "dropped", "failed"]
+SHADOW_BATCHES: tuple[ShadowBatch, ...] = get_args(ShadowBatch)
 ScoringPath = Literal["compiled", "pipeline"]
 SCORING_PATHS: tuple[ScoringPath, ...] = get_args(ScoringPath)
 
@@ -29,6 +34,7 @@ METRIC_NAMES = (
     "scorer_feature_drift_psi",
     "scorer_prediction_drift_psi",
     "scorer_feature_null_ratio",
+    "scorer_feature_null_reference",
     "scorer_mean_probability",
     "scorer_positive_label_ratio",
     "scorer_drift_window_events",
@@ -37,8 +43,12 @@ METRIC_NAMES = (
     "scorer_shadow_label_disagreements_total",
     "scorer_shadow_failures_total",
     "scorer_shadow_duration_seconds",
+    "scorer_shadow_batches_total",
+    "scorer_shadow_switched_off",
+    "scorer_input_topic_recreated_total",
+    "scorer_offset_resets_total",
+    "scorer_offsets_skipped_total",
 )
-ShadowFailure = Literal["gates", "scoring", "publish"]
 
 _BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
 _STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -66,6 +76,7 @@ class ScorerMetrics:
     feature_drift_psi: Gauge
     prediction_drift_psi: Gauge
     feature_null_ratio: Gauge
+    feature_null_reference: Gauge
     mean_probability: Gauge
     positive_label_ratio: Gauge
     drift_window_events: Gauge
@@ -74,6 +85,12 @@ class ScorerMetrics:
     shadow_disagreements: Counter
     shadow_failures: Counter
     shadow_duration: Histogram
+    shadow_batches: Counter
+    shadow_switched_off: Gauge
+    # Reading continuity (consumer.continuity): input passed over, always counted.
+    input_topic_recreated: Counter
+    offset_resets: Counter
+    offsets_skipped: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ScorerMetrics:
@@ -93,16 +110,26 @@ class ScorerMetrics:
             buckets=_STAGE_BUCKETS,
             registry=registry,
         )
-        for stage in ("decode", "score", "publish", "commit"):
+        for stage in STAGES:
             batch_duration.labels(stage=stage)
         shadow_failures = Counter(
             "scorer_shadow_failures",
-            "Shadow model failures: gates (refused at start), scoring (switched off), publish.",
+            "Shadow model failures: gates (refused at start), scoring (raised: switched off), "
+            "timeout (a batch over SHADOW_BATCH_TIMEOUT_S: switched off), publish.",
             ["stage"],
             registry=registry,
         )
-        for failure in ("gates", "scoring", "publish"):
+        for failure in SHADOW_FAILURES:
             shadow_failures.labels(stage=failure)
+        shadow_batches = Counter(
+            "scorer_shadow_batches",
+            "Batches handed to the shadow: shadowed (scored and compared), dropped (the shadow "
+            "was still busy: not compared) or failed (raised or overran its time budget).",
+            ["result"],
+            registry=registry,
+        )
+        for result in SHADOW_BATCHES:
+            shadow_batches.labels(result=result)
         return cls(
             registry=registry,
             messages=messages,
@@ -177,6 +204,13 @@ class ScorerMetrics:
                 ["feature"],
                 registry=registry,
             ),
+            feature_null_reference=Gauge(
+                "scorer_feature_null_reference",
+                "Share of the build's training rows whose feature is null (the reference of "
+                "scorer_feature_null_ratio).",
+                ["feature"],
+                registry=registry,
+            ),
             mean_probability=Gauge(
                 "scorer_mean_probability",
                 "Mean probability over the drift window.",
@@ -218,6 +252,33 @@ class ScorerMetrics:
                 buckets=_STAGE_BUCKETS,
                 registry=registry,
             ),
+            shadow_batches=shadow_batches,
+            shadow_switched_off=Gauge(
+                "scorer_shadow_switched_off",
+                "1 when SHADOW_MODEL_URI is set but the shadow does not score: refused at start, "
+                "raised, or overran SHADOW_BATCH_TIMEOUT_S on a batch; 0 otherwise.",
+                registry=registry,
+            ),
+            input_topic_recreated=Counter(
+                "scorer_input_topic_recreated",
+                "Times the input topic was found deleted and created again (another topic id "
+                "than the committed offsets'); ON_TOPIC_RECREATED says what followed.",
+                ["topic"],
+                registry=registry,
+            ),
+            offset_resets=Counter(
+                "scorer_offset_resets",
+                "Positions found out of range and reset to the earliest offset: input deleted "
+                "(retention, delete_records) before it was read.",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            offsets_skipped=Counter(
+                "scorer_offsets_skipped",
+                "Input offsets deleted before they were read, passed over by those resets.",
+                ["topic", "partition"],
+                registry=registry,
+            ),
         )
 
     def count(self, outcome: Outcome, n: int = 1) -> None:
@@ -226,6 +287,13 @@ class ScorerMetrics:
 
     def observe_stage(self, stage: Stage, seconds: float) -> None:
         self.batch_duration.labels(stage=stage).observe(seconds)
+
+    def topic_recreated(self, topic: str) -> None:
+        self.input_topic_recreated.labels(topic=topic).inc()
+
+    def offset_reset(self, topic: str, partition: int, skipped: int) -> None:
+        self.offset_resets.labels(topic=topic, partition=str(partition)).inc()
+        self.offsets_skipped.labels(topic=topic, partition=str(partition)).inc(skipped)
 
     def set_scoring_path(self, path: ScoringPath) -> None:
         for each in SCORING_PATHS:

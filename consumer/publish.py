@@ -153,7 +153,7 @@ def fit_dead_letter(
     otherwise the value keeps what room the headers and a key of up to `MAX_KEY_BYTES` leave,
     and the key the rest. What is cut says so: `payload.truncated_from_bytes`,
     `key.truncated_from_bytes` (the original sizes). A Kafka record's key is not limited by
-    `MAX_MESSAGE_BYTES`, so without this a 999,900-byte key made the dead letter too large to
+    `INPUT_MAX_MESSAGE_BYTES`, so without this a 999,900-byte key made the dead letter too large to
     produce, and the partition could not move past it.
     """
     message = rejection.message

@@ -6,12 +6,11 @@ rule; the consumer copies `rule`, `field` and `str(exc)` into dead-letter header
 Rule names are pydantic's error types (`missing`, `int_type`, `greater_than_equal`,
 `literal_error`, `finite_number`, `extra_forbidden`, ...) plus our own:
 `label_not_allowed`, `invalid_json`, `not_an_object`, `duplicate_key`, `string_blank`,
-`rfc3339_datetime`, `duration_range`.
+`rfc3339_datetime`, `duration_range`. The event parser that raises them is `contract.validation`.
 """
 
 from __future__ import annotations
 
-import json
 import reprlib
 from collections.abc import Sequence
 
@@ -19,7 +18,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from contract.fields import INTEGER_BRANCHES, integer_rule
-from contract.schema import LABEL_COLUMN, SessionEvent
+from contract.schema import LABEL_COLUMN
 
 ROOT_FIELD = "<root>"
 """`field` of a violation that concerns the whole payload rather than one field."""
@@ -125,69 +124,3 @@ def violations_from_validation_error(exc: ValidationError) -> list[ContractViola
         else v
         for v in violations
     ]
-
-
-def _may_hide_duplicate(raw: bytes | str, event: SessionEvent, quotes: int | None) -> bool:
-    """False when the text provably has no duplicate key; one C-speed count, no parsing.
-
-    Every JSON string (key or value) contributes exactly two unescaped quote characters and an
-    escaped quote only adds one, so the text holds at least 2 * (keys + string values) quotes.
-    A validated event has one key per set field, and one string value per set string field, so
-    an exact match leaves no room for a repeated key; anything more needs the exact check.
-    """
-    if quotes is None:
-        quotes = raw.count(b'"') if isinstance(raw, bytes) else raw.count('"')
-    # String-valued fields: session_id, Month, VisitorType (required), event_time (optional).
-    strings = 3 if event.event_time is None else 4
-    return quotes != 2 * (len(event.model_fields_set) + strings)
-
-
-def _find_duplicate_key(raw: bytes | str) -> str | None:
-    """The first key that occurs twice in one JSON object, or None (also None for invalid JSON)."""
-    duplicate: list[str] = []
-
-    def pairs_hook(pairs: list[tuple[str, object]]) -> dict[str, object]:
-        seen: set[str] = set()
-        for key, _ in pairs:
-            if key in seen and not duplicate:
-                duplicate.append(key)
-            seen.add(key)
-        return dict(pairs)
-
-    try:
-        json.loads(raw, object_pairs_hook=pairs_hook)
-    except (ValueError, RecursionError):  # json.loads recurses: deep nesting is not a duplicate
-        return None
-    return duplicate[0] if duplicate else None
-
-
-def _duplicate_violation(key: str) -> ContractViolation:
-    return ContractViolation(
-        key, None, "duplicate_key", f"key {key!r} occurs more than once in the JSON object"
-    )
-
-
-def parse_event(raw: bytes | str, quotes: int | None = None) -> SessionEvent:
-    """Decode and validate one JSON event; raise `ContractViolation` (first one, all attached).
-
-    pydantic's JSON parser keeps the last of repeated keys silently, so duplicates are detected
-    here: on the hot path with one count of quote characters (`quotes`, when the caller counted
-    them already); the exact check (a `json.loads` pass) only runs when that count leaves room
-    for a repeated key.
-    """
-    try:
-        event = SessionEvent.model_validate_json(raw)
-    except ValidationError as exc:
-        violations = violations_from_validation_error(exc)
-        duplicate = _find_duplicate_key(raw)
-        if duplicate is not None:
-            violations.insert(0, _duplicate_violation(duplicate))
-        first = violations[0]
-        raise ContractViolation(
-            first.field, first.value, first.rule, first.detail, violations
-        ) from exc
-    if _may_hide_duplicate(raw, event, quotes):
-        duplicate = _find_duplicate_key(raw)
-        if duplicate is not None:
-            raise _duplicate_violation(duplicate)
-    return event

@@ -114,13 +114,23 @@ class GoldenRow(_Model):
     probability: float
 
 
+_NULL_RATE: Final = Field(
+    default=0.0,
+    ge=0.0,
+    le=1.0,
+    description="share of the rows whose value is null (the PSI's null bin); every profile "
+    "training writes has it, one without it reads as 0: no nulls in the reference, so nulls "
+    "in the stream count as drift",
+)
+
+
 class NumericProfile(_Model):
     """A numeric value's training distribution: right-closed bins ``(-inf, e0], (e0, e1], ...,
     (e_last, inf)`` between the distinct deciles ``edges``, and the share of the non-null
     values in each (``len(edges) + 1`` fractions)."""
 
     kind: Literal["numeric"] = "numeric"
-    null_rate: float
+    null_rate: float = _NULL_RATE
     edges: list[float]
     fractions: list[float]
 
@@ -130,7 +140,7 @@ class CategoricalProfile(_Model):
     and their shares, then the share of every other value (``len(categories) + 1`` fractions)."""
 
     kind: Literal["categorical"] = "categorical"
-    null_rate: float
+    null_rate: float = _NULL_RATE
     categories: list[str]
     fractions: list[float]
 

@@ -7,7 +7,11 @@ so its 0 is one right-closed bin of its own); a categorical one (months, visitor
 "other". Nulls are counted apart: the bins hold the non-null values, the null rate is separate.
 
 PSI = sum over bins of ``(actual - expected) * ln(actual / expected)``, with both shares floored
-at :data:`PSI_FLOOR` so that an empty bin on either side counts as a large but finite shift.
+at :data:`PSI_FLOOR` so that an empty bin on either side counts as a large but finite shift. A
+feature's PSI (:meth:`ProfileBinner.feature_psi`) has one bin more, the nulls: the reference
+shares are ``(1 - null_rate) * fractions`` and ``null_rate``, the window's are its counts over
+all its events, nulls included. A feature that became all-null (a tracking bug) thus gets a
+large, finite PSI, not NaN; with no nulls on either side the null bin adds exactly 0.
 """
 
 from __future__ import annotations
@@ -184,11 +188,15 @@ class ProfileBinner:
         self._edges: dict[str, npt.NDArray[np.float64]] = {}
         self._slots: dict[str, dict[Any, int]] = {}
         self._tables: dict[str, IntArray] = {}
+        # per feature: the reference share of each bin and then of the nulls (sums to 1)
+        self._expected: dict[str, npt.NDArray[np.float64]] = {}
         offset = 0
         for name, feature in profile.features.items():
             width = len(feature.fractions)
             self.slices[name] = slice(offset, offset + width)
             self.null_slot[name] = offset + width
+            present = np.asarray(feature.fractions, dtype=np.float64) * (1.0 - feature.null_rate)
+            self._expected[name] = np.append(present, feature.null_rate)
             if isinstance(feature, NumericProfile):
                 self._edges[name] = np.asarray(feature.edges, dtype=np.float64)
             else:
@@ -239,7 +247,10 @@ class ProfileBinner:
             out[slot] += count
 
     def feature_psi(self, name: str, counts: IntArray) -> float:
-        return psi(self.profile.features[name].fractions, counts[self.slices[name]])
+        """PSI of the feature's bins and its null bin (the slot right after them) against the
+        reference's non-null shares scaled by ``1 - null_rate`` and its ``null_rate``."""
+        start = self.slices[name].start
+        return psi(self._expected[name], counts[start : self.null_slot[name] + 1])
 
     def null_ratio(self, name: str, counts: IntArray) -> float:
         nulls = int(counts[self.null_slot[name]])

@@ -53,7 +53,8 @@ S3_ENVIRONMENT: Final[tuple[str, ...]] = (
     "AWS_DEFAULT_REGION",
     "AWS_REQUEST_CHECKSUM_CALCULATION",
 )
-"""The variables :meth:`S3Options.from_environ` reads (each also as ``<NAME>_FILE``)."""
+"""The variables :meth:`S3Options.from_environ` reads (each also as ``<NAME>_FILE``), and only
+these: it looks each up here, so a name missing from the list fails at once."""
 
 _NOT_FOUND = frozenset({"NoSuchKey", "NoSuchBucket", "404", "NotFound"})
 _CREDENTIALS = frozenset(
@@ -147,13 +148,14 @@ class S3Options:
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None, attempts: int = 3) -> S3Options:
         env = os.environ if environ is None else environ
+        value = {name: _setting(env, name) for name in S3_ENVIRONMENT}
         return cls(
-            endpoint_url=_setting(env, "AWS_ENDPOINT_URL_S3") or _setting(env, "AWS_ENDPOINT_URL"),
-            region=_setting(env, "AWS_REGION") or _setting(env, "AWS_DEFAULT_REGION"),
-            access_key_id=_setting(env, "AWS_ACCESS_KEY_ID"),
-            secret_access_key=_setting(env, "AWS_SECRET_ACCESS_KEY"),
-            session_token=_setting(env, "AWS_SESSION_TOKEN"),
-            checksum_calculation=_setting(env, "AWS_REQUEST_CHECKSUM_CALCULATION"),
+            endpoint_url=value["AWS_ENDPOINT_URL_S3"] or value["AWS_ENDPOINT_URL"],
+            region=value["AWS_REGION"] or value["AWS_DEFAULT_REGION"],
+            access_key_id=value["AWS_ACCESS_KEY_ID"],
+            secret_access_key=value["AWS_SECRET_ACCESS_KEY"],
+            session_token=value["AWS_SESSION_TOKEN"],
+            checksum_calculation=value["AWS_REQUEST_CHECKSUM_CALCULATION"],
             attempts=attempts,
         )
 

@@ -30,7 +30,7 @@ from demo_messages import dataset_messages, drifted_messages, paced
 from report import MetricsRecorder, draw_report  # deploy/local/report.py, beside this script
 from tqdm import tqdm
 
-from consumer.replay import free_port, produce_messages, read_topic
+from benchmarks.replay import free_port, produce_messages, read_topic  # root on PYTHONPATH
 from contract.pipeline import VARIANTS
 
 REPO = Path(__file__).resolve().parents[2]

@@ -14,7 +14,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.json_schema import JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from consumer.replay import KeyValue
+from benchmarks.replay import KeyValue
 from contract.__main__ import schema_text
 from contract.frame import dataset_row_to_event_dict
 from contract.schema import LABEL_COLUMN

@@ -50,6 +50,8 @@ DEFAULT_GROUP=shopper-intent-scorer
 SCRIPT_NAME=kafka.sh
 USAGE_LAST_LINE=26
 ALIVE_MARKER=server.properties
+PID_FILE=broker.pid
+SERVER_NOUN=broker
 # shellcheck source=deploy/local/lib.sh
 source "$HERE/lib.sh"
 
@@ -126,8 +128,6 @@ ensure_probe() {
 
 # --- instances -----------------------------------------------------------------------------------
 
-broker_pid() { cat "$1/broker.pid" 2>/dev/null || true; }
-
 # started_alive PID: the broker this script has just started is still running. Its command line is
 # not checked: until the forked child has exec'd java (which can take a while on a busy machine),
 # /proc/PID/cmdline is still this script's. Being our own child (parent pid $$) identifies it.
@@ -138,8 +138,6 @@ started_alive() {
     read -r state ppid _ <<<"$stat"
     [[ $state != Z && $ppid == "$$" ]]
 }
-
-is_running() { alive "$(broker_pid "$1")" "$1"; }
 
 check_port() {
     if [[ ! $2 =~ ^[0-9]+$ ]] || (($2 < 1 || $2 > 65535)); then
@@ -308,6 +306,14 @@ print_addresses() {
     echo "127.0.0.1:$PORT"
 }
 
+# For `status` (lib.sh), with the instance's instance.env sourced.
+instance_addresses() {
+    printf ' bootstrap=127.0.0.1:%s' "$PORT"
+    [[ -z $SASL_PORT ]] || printf ' sasl_bootstrap=127.0.0.1:%s' "$SASL_PORT"
+    [[ -z ${TLS_PORT:-} ]] || printf ' tls_bootstrap=127.0.0.1:%s' "$TLS_PORT"
+    return 0
+}
+
 cmd_start() {
     local name="" port="" cport="" sasl=0 sport="" tls=0 tport="" acl=0 owner="" timeout=$READY_TIMEOUT
     while (($#)); do
@@ -358,7 +364,7 @@ cmd_start() {
         if is_running "$dir"; then
             flock -u 9
             exec 9>&-
-            log "instance '$name' is already running (pid $(broker_pid "$dir"))"
+            log "instance '$name' is already running (pid $(instance_pid "$dir"))"
             print_addresses
             return 0
         fi
@@ -414,7 +420,7 @@ cmd_start() {
         -Dlog4j2.configurationFile="$HERE/log4j2.properties" \
         -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" >>"$dir/broker.log" 2>&1 </dev/null &
     local pid=$!
-    echo "$pid" >"$dir/broker.pid"
+    echo "$pid" >"$dir/$PID_FILE"
     log "started '$NAME' (pid $pid); waiting up to ${timeout}s for a metadata answer on 127.0.0.1:$PORT"
 
     local ok=1
@@ -434,7 +440,7 @@ cmd_start() {
         log "broker '$NAME' did not come up; last lines of $dir/broker.log:"
         tail -n 40 "$dir/broker.log" >&2 || true
         kill -KILL "$pid" 2>/dev/null || true
-        rm -f "$dir/broker.pid"
+        rm -f "$dir/$PID_FILE"
         ((fresh)) && rm -rf "$dir"
         die "broker '$NAME' failed to start"
     fi
@@ -446,108 +452,6 @@ cmd_start() {
         watch_owner "$owner" "$pid" "$NAME" "$dir"
     fi
     print_addresses
-}
-
-stop_one() {
-    local name=$1 keep=$2 sig=$3 grace=$4 dir=$DATA_ROOT/$1 pid waited
-    pid=$(broker_pid "$dir")
-    if alive "$pid" "$dir"; then
-        log "stopping '$name' (pid $pid) with SIG$sig"
-        kill -"$sig" "$pid" 2>/dev/null || true
-        waited=0
-        while alive "$pid" "$dir" && ((waited < grace * 5)); do
-            sleep 0.2
-            waited=$((waited + 1))
-        done
-        if alive "$pid" "$dir"; then
-            log "'$name' still running after ${grace}s; sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            waited=0
-            while alive "$pid" "$dir" && ((waited < 50)); do
-                sleep 0.2
-                waited=$((waited + 1))
-            done
-            ! alive "$pid" "$dir" || die "could not kill '$name' (pid $pid)"
-        fi
-    else
-        log "'$name' is not running"
-    fi
-    rm -f "$dir/broker.pid"
-    if ((keep)); then
-        log "kept the data of '$name' in $dir"
-    else
-        rm -rf "${dir:?}"
-    fi
-}
-
-cmd_stop() {
-    local name="" all=0 keep=0 sig=TERM grace=$STOP_GRACE
-    while (($#)); do
-        case $1 in
-        --name) name=${2:?--name needs a value}; shift 2 ;;
-        --all) all=1; shift ;;
-        --keep-data) keep=1; shift ;;
-        --kill) sig=KILL; shift ;;
-        --grace) grace=${2:?--grace needs a value}; shift 2 ;;
-        *) log "unknown option for stop: $1"; usage ;;
-        esac
-    done
-    [[ $grace =~ ^[0-9]+$ ]] || die "--grace must be whole seconds, got '$grace'" 2
-    local names=() d
-    for d in "$DATA_ROOT"/*/; do
-        [[ -d $d ]] && names+=("$(basename "$d")")
-    done
-    if ((all)); then
-        :
-    elif [[ -n $name ]]; then
-        valid_name "$name" || die "invalid --name '$name'" 2
-        [[ -d $DATA_ROOT/$name ]] || { log "no instance named '$name'"; return 0; }
-        names=("$name")
-    elif ((${#names[@]} == 1)); then
-        :
-    elif ((${#names[@]} == 0)); then
-        log "no instances under $DATA_ROOT"
-        return 0
-    else
-        die "several instances (${names[*]}): name one with --name or use --all" 2
-    fi
-    for d in ${names[@]+"${names[@]}"}; do
-        stop_one "$d" "$keep" "$sig" "$grace"
-    done
-}
-
-cmd_status() {
-    local name="" any=0 d n
-    while (($#)); do
-        case $1 in
-        --name) name=${2:?--name needs a value}; shift 2 ;;
-        *) log "unknown option for status: $1"; usage ;;
-        esac
-    done
-    for d in "$DATA_ROOT"/*/; do
-        [[ -f $d/instance.env ]] || continue
-        n=$(basename "$d")
-        [[ -z $name || $n == "$name" ]] || continue
-        (
-            # shellcheck disable=SC1091
-            source "$d/instance.env"
-            local line="$NAME"
-            if is_running "${d%/}"; then
-                line+=" running pid=$(broker_pid "${d%/}")"
-            else
-                line+=" stopped (data kept)"
-            fi
-            line+=" bootstrap=127.0.0.1:$PORT"
-            [[ -z $SASL_PORT ]] || line+=" sasl_bootstrap=127.0.0.1:$SASL_PORT"
-            [[ -z ${TLS_PORT:-} ]] || line+=" tls_bootstrap=127.0.0.1:$TLS_PORT"
-            echo "$line dir=${d%/}"
-        )
-        is_running "${d%/}" && any=1
-    done
-    if ((!any)); then
-        if [[ -n $name ]]; then log "'$name' is not running"; else log "no broker is running"; fi
-        return 3
-    fi
 }
 
 # grant --name N ...: give the scorer its least-privilege ACLs on other topics (tests, by hand).

@@ -1,8 +1,12 @@
 # Shared by kafka.sh and s3.sh, which source it: usage, logging, Java, instance names, processes,
-# free ports. The sourcing script sets HERE (its folder), SCRIPT_NAME, USAGE_LAST_LINE (its header comment, line 2 to
-# this one, is its usage), DATA_ROOT (one folder per instance, each with an instance.env that
-# records its ports) and ALIVE_MARKER (the file of an instance folder that its process names on
-# its command line).
+# free ports, and the `stop` and `status` commands. The sourcing script sets HERE (its folder),
+# SCRIPT_NAME, USAGE_LAST_LINE (its header comment, line 2 to this one, is its usage), DATA_ROOT
+# (one folder per instance, each with an instance.env that records its ports), ALIVE_MARKER (the
+# file of an instance folder that its process names on its command line), PID_FILE (the file of
+# an instance folder that holds its process id), SERVER_NOUN (what an instance is, for messages:
+# "broker"), STOP_GRACE (seconds `stop` waits after SIGTERM before SIGKILL) and defines
+# instance_addresses (run with the instance's instance.env sourced: prints its addresses for
+# `status`, each preceded by a space).
 
 # Free ports are drawn below the kernel's ephemeral range, so client sockets cannot take them.
 PORT_MIN=20000
@@ -77,5 +81,115 @@ cmd_watch() {
     if alive "$pid" "$dir"; then
         log "owner process $owner is gone; stopping '$name'"
         exec "$HERE/$SCRIPT_NAME" stop --name "$name"
+    fi
+}
+
+# --- instances: pid, stop, status -------------------------------------------------------------
+
+instance_pid() { cat "$1/$PID_FILE" 2>/dev/null || true; }
+
+# is_running DIR: the server of instance folder DIR is running.
+is_running() { alive "$(instance_pid "$1")" "$1"; }
+
+# stop_one NAME KEEP SIGNAL GRACE: stop instance NAME with SIGNAL, SIGKILL after GRACE seconds;
+# remove its folder unless KEEP is 1.
+stop_one() {
+    local name=$1 keep=$2 sig=$3 grace=$4 dir=$DATA_ROOT/$1 pid waited
+    pid=$(instance_pid "$dir")
+    if alive "$pid" "$dir"; then
+        log "stopping '$name' (pid $pid) with SIG$sig"
+        kill -"$sig" "$pid" 2>/dev/null || true
+        waited=0
+        while alive "$pid" "$dir" && ((waited < grace * 5)); do
+            sleep 0.2
+            waited=$((waited + 1))
+        done
+        if alive "$pid" "$dir"; then
+            log "'$name' still running after ${grace}s; sending SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+            waited=0
+            while alive "$pid" "$dir" && ((waited < 50)); do
+                sleep 0.2
+                waited=$((waited + 1))
+            done
+            ! alive "$pid" "$dir" || die "could not kill '$name' (pid $pid)"
+        fi
+    else
+        log "'$name' is not running"
+    fi
+    rm -f "${dir:?}/$PID_FILE"
+    if ((keep)); then
+        log "kept the data of '$name' in $dir"
+    else
+        rm -rf "${dir:?}"
+    fi
+}
+
+# stop [--name N | --all] [--keep-data] [--kill] [--grace S]: without --name, the only instance.
+cmd_stop() {
+    local name="" all=0 keep=0 sig=TERM grace=$STOP_GRACE
+    while (($#)); do
+        case $1 in
+        --name) name=${2:?--name needs a value}; shift 2 ;;
+        --all) all=1; shift ;;
+        --keep-data) keep=1; shift ;;
+        --kill) sig=KILL; shift ;;
+        --grace) grace=${2:?--grace needs a value}; shift 2 ;;
+        *) log "unknown option for stop: $1"; usage ;;
+        esac
+    done
+    [[ $grace =~ ^[0-9]+$ ]] || die "--grace must be whole seconds, got '$grace'" 2
+    local names=() d
+    for d in "$DATA_ROOT"/*/; do
+        [[ -d $d ]] && names+=("$(basename "$d")")
+    done
+    if ((all)); then
+        :
+    elif [[ -n $name ]]; then
+        valid_name "$name" || die "invalid --name '$name'" 2
+        [[ -d $DATA_ROOT/$name ]] || { log "no instance named '$name'"; return 0; }
+        names=("$name")
+    elif ((${#names[@]} == 1)); then
+        :
+    elif ((${#names[@]} == 0)); then
+        log "no instances under $DATA_ROOT"
+        return 0
+    else
+        die "several instances (${names[*]}): name one with --name or use --all" 2
+    fi
+    for d in ${names[@]+"${names[@]}"}; do
+        stop_one "$d" "$keep" "$sig" "$grace"
+    done
+}
+
+# status [--name N]: one line per instance, running or kept; exit 3 when none is running.
+cmd_status() {
+    local name="" any=0 d n
+    while (($#)); do
+        case $1 in
+        --name) name=${2:?--name needs a value}; shift 2 ;;
+        *) log "unknown option for status: $1"; usage ;;
+        esac
+    done
+    for d in "$DATA_ROOT"/*/; do
+        [[ -f $d/instance.env ]] || continue
+        n=$(basename "$d")
+        [[ -z $name || $n == "$name" ]] || continue
+        (
+            # shellcheck disable=SC1091
+            source "$d/instance.env"
+            local line="$NAME"
+            if is_running "${d%/}"; then
+                line+=" running pid=$(instance_pid "${d%/}")"
+            else
+                line+=" stopped (data kept)"
+            fi
+            echo "$line$(instance_addresses) dir=${d%/}"
+        )
+        is_running "${d%/}" && any=1
+    done
+    if ((!any)); then
+        if [[ -n $name ]]; then log "'$name' is not running"; else log "no $SERVER_NOUN is running"; fi
+        return 3
     fi
 }

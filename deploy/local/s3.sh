@@ -4,7 +4,7 @@
 # and cached. No Docker.
 #
 #   s3.sh start  [--name N] [--port P] [--bucket B]... [--owner-pid PID] [--timeout S]
-#   s3.sh stop   [--name N | --all] [--keep-data]
+#   s3.sh stop   [--name N | --all] [--keep-data] [--kill] [--grace S]
 #   s3.sh status [--name N]
 #
 # start prints `name=N`, the client settings (`AWS_ACCESS_KEY_ID=...`, `AWS_SECRET_ACCESS_KEY=...`,
@@ -32,6 +32,9 @@ REGION=us-east-1
 SCRIPT_NAME=s3.sh
 USAGE_LAST_LINE=18
 ALIVE_MARKER=s3proxy.conf
+PID_FILE=server.pid
+SERVER_NOUN="S3 server"
+STOP_GRACE=10
 # shellcheck source=deploy/local/lib.sh
 source "$HERE/lib.sh"
 
@@ -62,10 +65,6 @@ ensure_jar() {
     exec 8>&-
 }
 
-server_pid() { cat "$1/server.pid" 2>/dev/null || true; }
-
-is_running() { alive "$(server_pid "$1")" "$1"; }
-
 print_settings() {
     echo "name=$NAME"
     echo "AWS_ACCESS_KEY_ID=$ACCESS_KEY"
@@ -75,6 +74,9 @@ print_settings() {
     echo "AWS_REQUEST_CHECKSUM_CALCULATION=when_required"
     echo "http://127.0.0.1:$PORT"
 }
+
+# For `status` (lib.sh), with the instance's instance.env sourced.
+instance_addresses() { printf ' endpoint=http://127.0.0.1:%s' "$PORT"; }
 
 cmd_start() {
     local name="" port="" owner="" timeout=60 buckets=()
@@ -121,7 +123,7 @@ cmd_start() {
     if is_running "$dir"; then
         flock -u 9
         exec 9>&-
-        log "instance '$NAME' is already running (pid $(server_pid "$dir"))"
+        log "instance '$NAME' is already running (pid $(instance_pid "$dir"))"
         print_settings
         return 0
     fi
@@ -142,13 +144,13 @@ EOF
     setsid java $JVM_OPTS -jar "$JAR" --properties "$dir/s3proxy.conf" \
         >>"$dir/server.log" 2>&1 </dev/null &
     local pid=$! waited=0
-    echo "$pid" >"$dir/server.pid"
+    echo "$pid" >"$dir/$PID_FILE"
     log "started '$NAME' (pid $pid); waiting up to ${timeout}s for 127.0.0.1:$PORT"
     until port_in_use "$PORT"; do
         if ! kill -0 "$pid" 2>/dev/null || ((waited >= timeout * 5)); then
             tail -n 30 "$dir/server.log" >&2 || true
             kill -KILL "$pid" 2>/dev/null || true
-            rm -f "$dir/server.pid"
+            rm -f "$dir/$PID_FILE"
             die "S3 server '$NAME' did not start"
         fi
         sleep 0.2
@@ -159,69 +161,6 @@ EOF
         watch_owner "$owner" "$pid" "$NAME" "$dir"
     fi
     print_settings
-}
-
-stop_one() {
-    local name=$1 keep=$2 dir=$DATA_ROOT/$1 pid waited=0
-    pid=$(server_pid "$dir")
-    if alive "$pid" "$dir"; then
-        log "stopping '$name' (pid $pid)"
-        kill -TERM "$pid" 2>/dev/null || true
-        while alive "$pid" "$dir" && ((waited < 50)); do
-            sleep 0.2
-            waited=$((waited + 1))
-        done
-        alive "$pid" "$dir" && kill -KILL "$pid" 2>/dev/null
-    else
-        log "'$name' is not running"
-    fi
-    rm -f "$dir/server.pid"
-    if ((keep)); then log "kept the data of '$name' in $dir"; else rm -rf "${dir:?}"; fi
-}
-
-cmd_stop() {
-    local name="" all=0 keep=0 names=() d
-    while (($#)); do
-        case $1 in
-        --name) name=${2:?--name needs a value}; shift 2 ;;
-        --all) all=1; shift ;;
-        --keep-data) keep=1; shift ;;
-        *) log "unknown option for stop: $1"; usage ;;
-        esac
-    done
-    for d in "$DATA_ROOT"/*/; do [[ -d $d ]] && names+=("$(basename "$d")"); done
-    if ((!all)); then
-        name=${name:-s3}
-        valid_name "$name" || die "invalid --name '$name'" 2
-        [[ -d $DATA_ROOT/$name ]] || { log "no instance named '$name'"; return 0; }
-        names=("$name")
-    fi
-    for d in ${names[@]+"${names[@]}"}; do stop_one "$d" "$keep"; done
-}
-
-cmd_status() {
-    local name="" any=0 d
-    while (($#)); do
-        case $1 in
-        --name) name=${2:?--name needs a value}; shift 2 ;;
-        *) log "unknown option for status: $1"; usage ;;
-        esac
-    done
-    for d in "$DATA_ROOT"/*/; do
-        [[ -f $d/instance.env ]] || continue
-        [[ -z $name || $(basename "$d") == "$name" ]] || continue
-        (
-            # shellcheck disable=SC1091
-            source "$d/instance.env"
-            if is_running "${d%/}"; then state="running pid=$(server_pid "${d%/}")"; else state="stopped (data kept)"; fi
-            echo "$NAME $state endpoint=http://127.0.0.1:$PORT dir=${d%/}"
-        )
-        is_running "${d%/}" && any=1
-    done
-    if ((!any)); then
-        log "no S3 server is running"
-        return 3
-    fi
 }
 
 case ${1:-} in

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,10 +58,18 @@ def start_consumer(
     model_uri: str,
     tmp_path: Path,
 ) -> Iterator[ConsumerFactory]:
-    """Start ``python -m consumer`` processes; each is killed at teardown if still running."""
+    """Start ``python -m consumer`` processes (``module``/``args``: another entry point that
+    wraps it); each is killed at teardown if still running."""
     started: list[ConsumerProcess] = []
 
-    def start(topics: Topics, group: str | None = None, **env: str) -> ConsumerProcess:
+    def start(
+        topics: Topics,
+        group: str | None = None,
+        *,
+        module: str = "consumer",
+        args: Sequence[str] = (),
+        **env: str,
+    ) -> ConsumerProcess:
         settings = {
             "MODEL_URI": model_uri,
             "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
@@ -71,7 +79,8 @@ def start_consumer(
             "CONSUMER_GROUP": group or group_factory(),
             **env,
         }
-        process = ConsumerProcess(settings, tmp_path / f"consumer-{len(started)}.log")
+        log = tmp_path / f"consumer-{len(started)}.log"
+        process = ConsumerProcess(settings, log, module, args)
         started.append(process.start())
         return process
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import joblib
+from sklearn.base import BaseEstimator
+from sklearn.pipeline import Pipeline
 
 from contract.manifest import sha256_file
 
@@ -38,6 +42,41 @@ class FailsAfterGates:
         if self.calls > 1:
             raise RuntimeError("this shadow fails at scoring, on purpose")
         return self.pipeline.predict_proba(frame)
+
+
+class SlowOffTheMainThread(BaseEstimator):  # type: ignore[misc]
+    """A pipeline's fitted final estimator that, called off the main thread, first sleeps.
+
+    The gates (golden rows, the fast path's check) run on the main thread before a message is
+    read, so the build passes them at full speed; the shadow scores on a thread of its own, where
+    each batch then takes ``seconds`` longer (``3600``: a shadow that hangs). It sits where the
+    scorer calls it: the fast path does not know this estimator, so it calls ``predict_proba``.
+    """
+
+    def __init__(self, estimator: Any, seconds: float) -> None:
+        self.estimator = estimator
+        self.seconds = seconds
+
+    @property
+    def classes_(self) -> Any:
+        return self.estimator.classes_
+
+    def fit(self, *args: Any, **kwargs: Any) -> SlowOffTheMainThread:
+        raise NotImplementedError("wraps an estimator fitted already")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return True
+
+    def predict_proba(self, matrix: Any) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            time.sleep(self.seconds)
+        return self.estimator.predict_proba(matrix)
+
+
+def slow_pipeline(pipeline: Pipeline, seconds: float) -> Pipeline:
+    """``pipeline`` whose final estimator sleeps ``seconds`` per call off the main thread."""
+    *steps, (name, estimator) = pipeline.steps
+    return Pipeline([*steps, (name, SlowOffTheMainThread(estimator, seconds))])
 
 
 def copy_build(build: Path, destination: Path) -> Path:

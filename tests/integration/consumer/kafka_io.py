@@ -1,10 +1,10 @@
-"""Test events for the consumer's integration tests; producing and reading is consumer.replay."""
+"""Test events for the consumer's integration tests; producing and reading is benchmarks.replay."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
-from consumer.replay import KeyValue, event_messages, produce_messages, read_topic
+from benchmarks.replay import KeyValue, event_messages, produce_messages, read_topic
 from contract.frame import dataset_row_to_event_dict
 from training.synthetic import generate_sessions
 

@@ -10,18 +10,28 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from consumer.replay import free_port
+from benchmarks.replay import free_port
 
 REPO = Path(__file__).resolve().parents[3]
 
 
 class ConsumerProcess:
-    """``python -m consumer`` with the given environment; its log goes to a file."""
+    """``python -m consumer`` with the given environment; its log goes to a file.
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    ``module`` and ``args`` run another entry point that wraps the consumer's (e.g. the fault
+    tests' ``tests.integration.faults.crash_before_commit``)."""
+
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        log_path: Path,
+        module: str = "consumer",
+        args: Sequence[str] = (),
+    ) -> None:
+        self.command = [sys.executable, "-m", module, *args]
         self.metrics_port = int(env.get("METRICS_PORT") or free_port())
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")},
@@ -36,7 +46,7 @@ class ConsumerProcess:
     def start(self) -> ConsumerProcess:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "consumer"], env=self.env, cwd=REPO, stdout=log, stderr=log
+            self.command, env=self.env, cwd=REPO, stdout=log, stderr=log
         )
         log.close()
         return self

@@ -13,7 +13,7 @@ from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.json_schema import JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from consumer.replay import read_topic
+from benchmarks.replay import read_topic
 from contract.__main__ import schema_text
 from tests.integration.consumer.conftest import ConsumerFactory, Topics
 from tests.integration.consumer.kafka_io import produce, synthetic_events

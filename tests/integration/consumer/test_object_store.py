@@ -178,7 +178,7 @@ def test_fetch_failures_stop_at_the_gate_and_nothing_is_loaded(
             }
         )
         with pytest.raises(GateError) as refused:
-            load_model(settings.model_uri, settings, Store(settings.s3_options()))
+            load_model(settings.model_uri, settings, Store(settings.object_store))
         assert refused.value.gate == gate, name
         assert expected_message[name] in str(refused.value), f"{name}: {refused.value}"
     assert not marker.exists(), "the replaced artifact was unpickled"

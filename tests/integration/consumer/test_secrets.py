@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from consumer.replay import KeyValue, event_messages, produce_messages, read_topic
+from benchmarks.replay import KeyValue, event_messages, produce_messages, read_topic
 from contract.signing import load_signing_key
 from tests.integration.broker import SASL_PASSWORD, SecureCluster
 from tests.integration.consumer.conftest import ConsumerFactory

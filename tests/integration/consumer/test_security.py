@@ -7,7 +7,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from consumer.replay import event_messages, produce_messages, read_topic
+from benchmarks.replay import event_messages, produce_messages, read_topic
 from tests.integration.broker import SaslCluster
 from tests.integration.consumer.conftest import ConsumerFactory, Topics
 from tests.integration.consumer.kafka_io import synthetic_events

@@ -1,9 +1,10 @@
-"""Fixtures of the fault-injection suite: the consumer fixtures, a private broker, the ledger."""
+"""Fixtures of the fault-injection suite: the consumer fixtures, a private broker, the ledger,
+the scenario."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import pytest
 from confluent_kafka.admin import AdminClient
@@ -11,12 +12,19 @@ from confluent_kafka.admin import AdminClient
 from tests.integration.broker import LocalBroker, unique_broker_name
 from tests.integration.conftest import unique_name
 from tests.integration.consumer.conftest import (  # noqa: F401 (fixtures, found by name)
+    ConsumerFactory,
     model_uri,
     start_consumer,
     topics,
     topics_factory,
 )
-from tests.integration.faults.support import Ledger, Topics, create_topics
+from tests.integration.faults.support import (
+    Ledger,
+    Scenario,
+    ScenarioFactory,
+    Topics,
+    create_topics,
+)
 
 
 @pytest.fixture(scope="session")
@@ -60,5 +68,36 @@ def private_topics(
         )
         create_topics(admin, {names.input: partitions, names.output: partitions, names.dlq: 1})
         return names
+
+    return make
+
+
+@pytest.fixture
+def scenario(
+    kafka_bootstrap: str,
+    start_consumer: ConsumerFactory,  # noqa: F811 (the fixture imported above)
+    ledger: Ledger,
+    request: pytest.FixtureRequest,
+) -> ScenarioFactory:
+    """`scenario(fault, names, events, bootstrap=None, **env)`: a `Scenario` in a fresh group
+    (on the session broker unless `bootstrap` names another; `env` for every consumer)."""
+
+    def make(
+        fault: str,
+        names: Topics,
+        events: Sequence[dict[str, object]],
+        bootstrap: str | None = None,
+        **env: str,
+    ) -> Scenario:
+        return Scenario(
+            fault,
+            bootstrap or kafka_bootstrap,
+            names,
+            events,
+            unique_name(request, "faults"),
+            start_consumer,
+            ledger,
+            env={"KAFKA_BOOTSTRAP_SERVERS": bootstrap, **env} if bootstrap else env,
+        )
 
     return make

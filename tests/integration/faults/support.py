@@ -1,4 +1,5 @@
-"""Shared machinery of the fault suite: accounting by session_id, the ledger, topic readers.
+"""Shared machinery of the fault suite: the scenario (start, offer, kill, account), accounting by
+session_id, the ledger, topic readers.
 
 Every test accounts the same way: each input message has an id (the session_id of a valid event,
 the message key of a poison one); the output topic accounts for an id by the `session_id` of a
@@ -11,6 +12,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -22,15 +24,17 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from consumer.replay import KeyValue, Record, event_messages
+from benchmarks.replay import KeyValue, Record, event_messages, produce_messages
 from tests.integration.broker import wait_for_topic
-from tests.integration.consumer.conftest import Topics
+from tests.integration.consumer.conftest import ConsumerFactory, Topics
 from tests.integration.consumer.process import ConsumerProcess
 
 __all__ = [
     "FAST_FAILOVER",
     "Accounting",
     "Ledger",
+    "Scenario",
+    "ScenarioFactory",
     "Stream",
     "TopicReader",
     "Topics",
@@ -405,3 +409,98 @@ def failed(process: ConsumerProcess) -> float:
 def readiness(process: ConsumerProcess) -> dict[str, object]:
     """/readyz's JSON; empty while the HTTP server is not up (yet)."""
     return process.readiness() or {}
+
+
+# --- a scenario: start, offer, kill, account ----------------------------------------------------
+
+
+@dataclass
+class Scenario:
+    """One fault test's run, in the order the tests do it: consumers started in one group
+    (`start`, `launch`; each is a run in the ledger), the events offered to the input topic
+    (`offer`: all at once, or streamed in the background), faults in between (`kill`, or the
+    test's own), then `account`: read the output until every event is there, account for each,
+    record the ledger line. `env` applies to every consumer started (e.g. another bootstrap)."""
+
+    fault: str
+    bootstrap: str
+    topics: Topics
+    events: Sequence[dict[str, object]]
+    group: str
+    start_consumer: ConsumerFactory
+    ledger: Ledger
+    env: dict[str, str] = field(default_factory=dict)
+    started: float = field(default_factory=time.monotonic)
+    processes: list[ConsumerProcess] = field(default_factory=list)
+    stream: Stream | None = None
+    outputs: list[Record] = field(default_factory=list)
+
+    @property
+    def wanted(self) -> list[str]:
+        """The session_id of every event, in the order offered."""
+        return [str(e["session_id"]) for e in self.events]
+
+    def launch(self, **env: Any) -> ConsumerProcess:
+        """Start a consumer in the scenario's group (`env` on top of the scenario's; `module`
+        and `args`, another entry point, pass through to the consumer factory)."""
+        process = self.start_consumer(self.topics, group=self.group, **{**self.env, **env})
+        self.processes.append(process)
+        return process
+
+    def start(self, **env: Any) -> ConsumerProcess:
+        """`launch`, then wait until the consumer is ready (gates passed, partitions held)."""
+        process = self.launch(**env)
+        process.wait_ready(120)
+        return process
+
+    def offer(self, *, chunk: int | None = None, **stream: Any) -> None:
+        """Produce the events: all at once, or with `chunk` in the background (`Stream`)."""
+        messages = list(event_messages(self.events))
+        if chunk is None:
+            produce_messages(self.bootstrap, self.topics.input, messages)
+            return
+        self.stream = Stream(self.bootstrap, self.topics.input, messages, chunk=chunk, **stream)
+        self.stream.start()
+
+    def kill(self, process: ConsumerProcess) -> None:
+        """SIGKILL: no commit, no goodbye."""
+        process.kill()
+        assert process.exit_code() == -signal.SIGKILL, process.log_tail()
+
+    def account(
+        self,
+        timeout_s: float = 240,
+        settle_s: float = 2.0,
+        *,
+        record: bool = True,
+        **details: object,
+    ) -> Accounting:
+        """Finish the stream, read the output (`read_committed`) until every event is there,
+        plus `settle_s` for late duplicates, into `outputs`; account for each event and write the
+        ledger line with `details` (`record=False`: the test calls `record` itself, later)."""
+        if self.stream is not None:
+            self.stream.finish()
+        reader = TopicReader(self.bootstrap, self.topics.output)
+        try:
+            reader.poll_until(reader.has_ids(self.wanted), "every session_id", timeout_s)
+            self.outputs = list(reader.settle(settle_s))
+        finally:
+            reader.close()
+        result = account(self.wanted, self.outputs)
+        if record:
+            self.record(result, **details)
+        return result
+
+    def record(self, result: Accounting, **details: object) -> None:
+        """The ledger line: the fault, the consumers started, the accounting, the seconds."""
+        self.ledger.record(
+            self.fault,
+            runs=len(self.processes),
+            accounting=result,
+            seconds=time.monotonic() - self.started,
+            **details,
+        )
+
+
+ScenarioFactory = Callable[..., Scenario]
+"""The `scenario` fixture: `scenario(fault, topics, events, bootstrap=None, **env)`."""

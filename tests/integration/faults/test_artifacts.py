@@ -1,4 +1,5 @@
-"""Artifact attacks: each bad build is refused by a named gate and never loaded."""
+"""Artifact attacks: each bad build is refused by a named gate and never loaded (the suite's one
+test of the sha256, manifest and libraries gates with real processes)."""
 
 from __future__ import annotations
 
@@ -85,6 +86,9 @@ def test_bad_artifacts_are_refused_and_never_loaded(
         assert f"model gate '{gate}' failed" in log, f"{name}: {log}"
         assert "model gates passed" not in log, name
         assert "scoring input=" not in log, name
+        if gate == "libraries":  # each library is compared on its own: both are named
+            assert "scikit-learn 0.0.1 (built)" in log, log
+            assert "xgboost 0.0.1 (built)" in log, log
         committed = committed_offsets(kafka_bootstrap, groups[name], topics.input, 3)
         assert committed == [OFFSET_INVALID] * 3, f"{name}: committed {committed}"
     assert not marker.exists(), "the tampered pickle was unpickled"

@@ -1,4 +1,6 @@
-"""Poison input: a catalogue of bad messages interleaved with valid events."""
+"""Poison input: a catalogue of bad messages interleaved with valid events (the suite's one test
+of bad input through the broker; `tests/unit/consumer/test_limits.py` runs the catalogue through
+decode)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ from tests.integration.consumer.conftest import ConsumerFactory, Topics
 from tests.integration.consumer.kafka_io import produce, synthetic_events
 from tests.integration.faults.support import Ledger, TopicReader, account, dead_letter_id
 
-MAX_MESSAGE_BYTES = 262_144  # raised from the default so that 100k-deep nesting reaches the parser
+# Raised from the default so that 100k-deep nesting reaches the parser.
+INPUT_MAX_MESSAGE_BYTES = 262_144
 
 
 def poison_catalogue() -> list[tuple[str, bytes | None, str]]:
@@ -36,9 +39,14 @@ def poison_catalogue() -> list[tuple[str, bytes | None, str]]:
         ("trailing garbage", text.encode() + b" }{", "invalid_json"),
         ("UTF-8 byte-order mark", b"\xef\xbb\xbf" + text.encode(), "invalid_json"),
         ("binary", bytes(range(256)) * 4, "invalid_utf8"),
+        ("invalid UTF-8 inside a JSON string", b'{"session_id": "\xff\xfe"}', "invalid_utf8"),
         ("empty value", b"", "empty_value"),
         ("null value (tombstone)", None, "empty_value"),
-        ("over MAX_MESSAGE_BYTES", event(pad="p" * (MAX_MESSAGE_BYTES + 1)), "message_too_large"),
+        (
+            "over INPUT_MAX_MESSAGE_BYTES",
+            event(pad="p" * (INPUT_MAX_MESSAGE_BYTES + 1)),
+            "message_too_large",
+        ),
         ("JSON array", b"[1, 2, 3]", "not_an_object"),
         ("JSON string", b'"hello"', "not_an_object"),
         ("JSON null", b"null", "not_an_object"),
@@ -100,7 +108,7 @@ def test_poison_catalogue_is_dead_lettered_and_every_valid_event_scored(
     produce(kafka_bootstrap, topics.input, messages)
 
     consumer = start_consumer(
-        topics, BATCH_MAX_MESSAGES="25", MAX_MESSAGE_BYTES=str(MAX_MESSAGE_BYTES)
+        topics, BATCH_MAX_MESSAGES="25", INPUT_MAX_MESSAGE_BYTES=str(INPUT_MAX_MESSAGE_BYTES)
     )
     wanted = [str(e["session_id"]) for e in valid] + [f"poison-{i}" for i in range(len(catalogue))]
     outputs_reader = TopicReader(kafka_bootstrap, topics.output)
@@ -134,8 +142,11 @@ def test_poison_catalogue_is_dead_lettered_and_every_valid_event_scored(
         got = record.headers["error.type"].decode()
         if got != rule:
             wrong.append(f"{kind}: {got} (expected {rule}): {record.headers['error.message']!r}")
+        assert record.headers["error.message"], kind
         assert record.headers["source.topic"].decode() == topics.input
-        assert (record.value or b"") == (value or b"")[: 512 * 1024], kind
+        assert int(record.headers["source.offset"]) >= 0, kind
+        assert record.headers["contract.version"], kind
+        assert (record.value or b"") == (value or b""), kind  # the original bytes, whole
     assert not wrong, "\n".join(wrong)
     for record in outputs:
         if record.json()["session_id"] in keyless:

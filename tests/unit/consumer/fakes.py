@@ -133,6 +133,13 @@ class FakeConsumer:
             i for i, m in enumerate(self._messages) if (m.partition(), m.offset()) == where
         )
 
+    def committed(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        """Nothing committed before the test (a new group)."""
+        return [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+
+    def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
+        return partitions
+
     def consumer_group_metadata(self) -> str:
         return "group-metadata"
 

@@ -32,9 +32,10 @@ from sklearn.pipeline import Pipeline
 
 from consumer.decode import Rejection, decode_message
 from consumer.scoring import ModelInfo, Scorer
-from contract.errors import ContractViolation, parse_event
+from contract.errors import ContractViolation
 from contract.samples import EXAMPLE_EVENT
 from contract.schema import SessionEvent
+from contract.validation import parse_event
 from tests.unit.consumer.fakes import FakeMessage
 from tests.unit.contract.test_schema import CATALOGUE, MISSING, Bad
 

@@ -22,6 +22,8 @@ def test_valid_event_decodes() -> None:
         (None, "empty_value", "<message>"),
         (b"", "empty_value", "<message>"),
         (b"\xff\xfe\x00garbage", "invalid_utf8", "<message>"),
+        # five NUL bytes then JSON: a Schema Registry header with id 0, which no registry assigns
+        (b"\x00" * 5 + json.dumps(valid_event()).encode(), "unknown_schema_id", "<message>"),
         (b"{not json", "invalid_json", "<root>"),
         (b"[1, 2]", "not_an_object", "<root>"),
         (json.dumps({**valid_event(), "Browser": "2"}).encode(), "int_type", "Browser"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,12 @@ import pandas as pd
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumer.drift import DriftSentinel, drift_sentinel
+from consumer.drift import PSI_CRITICAL, DriftSentinel, drift_sentinel
 from consumer.metrics import ScorerMetrics
 from consumer.settings import Settings
 from contract.manifest import ReferenceProfile
-from contract.profile import reference_profile
-from contract.schema import FEATURE_COLUMNS
+from contract.profile import ProfileBinner, reference_profile
+from contract.schema import COUNT_COLUMNS, DURATION_COLUMNS, FEATURE_COLUMNS, RATE_COLUMNS
 from training.synthetic import generate_sessions
 
 THRESHOLD = 0.5
@@ -160,3 +161,52 @@ def test_sentinel_is_built_from_the_manifest_and_stays_off_without_a_profile(
         assert drift_sentinel(off, metrics, 0.5, with_profile) is None
     assert "no reference profile" in caplog.text
     assert "DRIFT_ENABLED=false" in caplog.text
+
+
+def test_a_psi_hovering_at_a_band_edge_logs_once(
+    reference: tuple[ReferenceProfile, pd.DataFrame],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A PSI oscillating around 0.1, then around 0.25 (a shift sliding through the window), logs
+    once per band it enters, not at every refresh; a clear fall logs again."""
+    profile, stream = reference
+    psi = [0.0]
+    monkeypatch.setattr(ProfileBinner, "feature_psi", lambda self, name, counts: 0.0)
+    monkeypatch.setattr(ProfileBinner, "prediction_psi", lambda self, counts: psi[0])
+    sentinel = DriftSentinel(profile, THRESHOLD, None, window_events=500, refresh_events=10**9)
+    _feed(sentinel, stream.iloc[:500])
+    with caplog.at_level(logging.INFO, logger="consumer.drift"):
+        for value in [0.101, 0.099] * 20 + [0.251, 0.249] * 20 + [0.05]:
+            psi[0] = value
+            sentinel.refresh()
+    logged = [r.getMessage() for r in caplog.records if r.getMessage().startswith("drift ")]
+    assert [line.split("prediction_psi=")[1] for line in logged] == ["0.101", "0.251", "0.050"]
+
+
+def test_every_nullable_field_null_gives_finite_major_psis_and_the_null_gauges(
+    reference: tuple[ReferenceProfile, pd.DataFrame],
+) -> None:
+    """The tracking bug: the eight nullable numeric fields null in every event. Each PSI is a
+    finite major shift (the null bin), not NaN, so the PSI alerts can fire; the null ratio is 1
+    against the reference share the sentinel publishes beside it."""
+    profile, stream = reference
+    nullable = (*COUNT_COLUMNS, *DURATION_COLUMNS, *RATE_COLUMNS)
+    assert len(nullable) == 8
+    registry = CollectorRegistry()
+    sentinel = DriftSentinel(profile, THRESHOLD, ScorerMetrics.create(registry), 1000, 1000)
+    _feed(sentinel, stream.iloc[:1000].assign(**dict.fromkeys(nullable, np.nan)))
+    snapshot = sentinel.snapshot
+    assert snapshot is not None
+    for name in nullable:
+        value = snapshot.feature_psi[name]
+        assert math.isfinite(value), name
+        assert value > PSI_CRITICAL, (name, value)
+        assert snapshot.null_ratio[name] == 1.0
+        labels = {"feature": name}
+        assert registry.get_sample_value("scorer_feature_drift_psi", labels) == value
+        assert registry.get_sample_value("scorer_feature_null_ratio", labels) == 1.0
+        reference_share = registry.get_sample_value("scorer_feature_null_reference", labels)
+        assert reference_share == pytest.approx(profile.features[name].null_rate)
+    assert snapshot.worst()[0] in nullable
+    assert snapshot.feature_psi["PageValues"] < 0.1  # not nullable, unchanged

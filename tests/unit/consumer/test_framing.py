@@ -16,7 +16,7 @@ from confluent_kafka.schema_registry.json_schema import JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
 
 from consumer.decode import Rejection, decode_batch, decode_message
-from consumer.framing import Framing
+from consumer.framing import Framing, InputFormat
 from contract.__main__ import schema_text
 from contract.schema import SessionEvent
 from tests.unit.consumer.fakes import FakeMessage, valid_event
@@ -115,3 +115,32 @@ def test_the_serializer_refuses_what_the_consumer_refuses(
     rejection = decode_message(FakeMessage(json.dumps(event).encode()), MAX_BYTES)
     assert isinstance(rejection, Rejection)
     assert rejection.field == field
+
+
+def _frame(schema_id: int) -> bytes:
+    return b"\x00" + schema_id.to_bytes(4, "big") + json.dumps(valid_event()).encode()
+
+
+@pytest.mark.parametrize("input_format", ["auto", "schema_registry_json"])
+def test_schema_id_0_is_refused_unless_listed(input_format: InputFormat) -> None:
+    """A registry never assigns id 0 (its ids start at 1): with no SCHEMA_REGISTRY_SCHEMA_IDS a
+    frame with id 0 is dead-lettered, not scored; listing 0 accepts it."""
+    rejection = decode_message(FakeMessage(_frame(0)), MAX_BYTES, Framing(input_format))
+    assert isinstance(rejection, Rejection)
+    assert (rejection.error_type, rejection.field) == ("unknown_schema_id", "<message>")
+    assert "schema id 0" in rejection.reason
+    assert "SCHEMA_REGISTRY_SCHEMA_IDS" in rejection.reason
+    assert isinstance(decode_message(FakeMessage(_frame(1)), MAX_BYTES), SessionEvent)
+    listed = Framing(input_format, frozenset({0}))
+    assert isinstance(decode_message(FakeMessage(_frame(0)), MAX_BYTES, listed), SessionEvent)
+
+
+@pytest.mark.parametrize("schema_id", [0, 1, 200, 100_000, 2**31 - 1])
+def test_input_format_json_calls_every_framed_value_invalid_json(schema_id: int) -> None:
+    """Whatever the id's bytes: 200 is 0xC8 and 100000 has 0x86 0xA0, not UTF-8, which used to
+    make the frame `invalid_utf8`. A NUL is valid UTF-8; the id after it may not be."""
+    rejection = decode_message(FakeMessage(_frame(schema_id)), MAX_BYTES, Framing("json"))
+    assert isinstance(rejection, Rejection)
+    assert (rejection.error_type, rejection.field) == ("invalid_json", "<root>")
+    assert "INPUT_FORMAT=json" in rejection.reason
+    assert "magic byte" in rejection.reason

@@ -1,4 +1,4 @@
-"""Health endpoints: liveness follows the loop's heartbeat, readiness the gates and assignment."""
+"""Health endpoints: liveness follows the loop's heartbeat, readiness what delivering needs."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def get(url: str) -> tuple[int, bytes]:
         return error.code, error.read()
 
 
-def test_readiness_needs_gates_and_assignment(
+def test_readiness_needs_gates_assignment_and_an_initialised_producer(
     served: tuple[HealthState, str, ScorerMetrics],
 ) -> None:
     state, base, _ = served
@@ -45,6 +45,10 @@ def test_readiness_needs_gates_and_assignment(
     state.set_gates_passed()
     assert get(base + "/readyz")[0] == 503
     state.set_assigned(True)
+    status, body = get(base + "/readyz")
+    assert status == 503  # the producer holds no producer id yet: it could not deliver
+    assert json.loads(body)["producer_ready"] is False
+    state.set_producer_ready(True)
     assert get(base + "/readyz")[0] == 200
     state.set_publishing(False)
     assert get(base + "/readyz")[0] == 503

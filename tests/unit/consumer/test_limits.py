@@ -10,7 +10,7 @@ import consumer.decode as decode_module
 from consumer.decode import MAX_FIELD_CHARS, Rejection, decode_message
 from consumer.limits import MAX_COMMAS, MAX_KEY_BYTES, MAX_QUOTES, structure_error
 from contract.samples import edge_event_dicts
-from tests.integration.faults.test_poison import MAX_MESSAGE_BYTES, poison_catalogue
+from tests.integration.faults.test_poison import INPUT_MAX_MESSAGE_BYTES, poison_catalogue
 from tests.unit.consumer.fakes import FakeMessage, valid_event
 
 
@@ -115,9 +115,9 @@ def test_a_long_unknown_field_name_is_cut_in_the_rejection() -> None:
 
 
 def test_the_poison_catalogue_keeps_its_error_types() -> None:
-    """The fault suite's 39 kinds: the prechecks rename none of them."""
+    """The fault suite's catalogue: the prechecks rename none of its kinds."""
     for kind, value, expected in poison_catalogue():
-        decoded = decode_message(FakeMessage(value), MAX_MESSAGE_BYTES)
+        decoded = decode_message(FakeMessage(value), INPUT_MAX_MESSAGE_BYTES)
         if expected == "scoring_failed":  # valid for the contract; the scorer refuses it
             assert not isinstance(decoded, Rejection), kind
             continue

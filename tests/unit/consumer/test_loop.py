@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import orjson
 import pytest
 from confluent_kafka import KafkaError, TopicPartition
@@ -15,23 +19,44 @@ from consumer.delivery import Publisher
 from consumer.health import HealthState
 from consumer.kafka import ClientEvents
 from consumer.loop import ScoringLoop
-from consumer.metrics import ScorerMetrics, ScoringPath
-from consumer.scoring import ModelInfo
+from consumer.metrics import ScorerMetrics
+from consumer.scoring import ModelInfo, Scorer
 from consumer.settings import load_settings
-from contract.schema import SessionEvent
 from tests.unit.consumer.fakes import Call, FakeConsumer, FakeMessage, FakeProducer, valid_event
 
 OUTPUT, DLQ = "session-scores", "sessions-dlq"
 
 
-class ConstantScorer:
-    """Scores every event 0.5: the loop's rules do not depend on the model."""
+class ConstantPipeline:
+    """A model that gives every row 0.5 (the loop's rules do not depend on the model), served
+    by the real `Scorer`; it records the number of rows of each call."""
 
-    info = ModelInfo(build_id="b", variant="full", git_sha="g", threshold=0.5)
-    path: ScoringPath = "compiled"
+    def __init__(self) -> None:
+        self.rows: list[int] = []
 
-    def score(self, events: Sequence[SessionEvent]) -> np.ndarray:
-        return np.full(len(events), 0.5)
+    def predict_proba(self, frame: Any) -> npt.NDArray[np.float64]:
+        self.rows.append(len(frame))
+        return np.full((len(frame), 2), 0.5)
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@contextmanager
+def _logged(name: str) -> Iterator[list[str]]:
+    handler = _Records()
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    try:
+        yield handler.messages
+    finally:
+        logger.removeHandler(handler)
 
 
 class Harness:
@@ -47,7 +72,7 @@ class Harness:
                 "MODEL_URI": "/models/b/best_model_full.joblib",
                 "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
                 "PROCESSING_GUARANTEE": guarantee,
-                "SHUTDOWN_TIMEOUT_S": timeout_s,  # bounds the wait for acknowledgements
+                "PUBLISH_TIMEOUT_S": timeout_s,  # bounds the wait for acknowledgements
             }
         )
         self.stop = threading.Event()
@@ -57,9 +82,11 @@ class Harness:
         self.health = HealthState(liveness_timeout_s=30)
         self.consumer = FakeConsumer(messages, batch, self.stop, self.log)
         self.producer = FakeProducer(self.log)
+        self.pipeline = ConstantPipeline()
+        info = ModelInfo(build_id="b", variant="full", git_sha="g", threshold=0.5)
         self.loop = ScoringLoop(
             self.settings,
-            ConstantScorer(),  # type: ignore[arg-type]
+            Scorer(self.pipeline, info, compiled=False),
             self.consumer,
             self.producer,
             Publisher(self.producer, self.metrics, OUTPUT, DLQ),
@@ -72,9 +99,12 @@ class Harness:
         timer = threading.Timer(at_most_s, self.stop.set)
         timer.start()
         try:
-            self.loop.run(self.stop)
+            with _logged("consumer.scoring") as scoring_log:
+                self.loop.run(self.stop)
         finally:
             timer.cancel()
+        # Every batch took the normal path: one batched call, never the one-by-one fallback.
+        assert not [m for m in scoring_log if "batched scoring failed" in m], scoring_log
         return self.log
 
     def count(self, outcome: str) -> float:
@@ -105,6 +135,7 @@ def test_offsets_are_stored_and_committed_only_after_the_batch_is_acknowledged()
     assert harness.calls("commit") == [True]  # asynchronously
     assert harness.count("scored") == 3
     assert harness.count("rejected") == 1
+    assert harness.pipeline.rows == [3]  # the three valid events, scored in one call
 
 
 def test_the_next_batch_is_produced_while_one_is_unacknowledged_but_never_stored_ahead() -> None:
@@ -204,5 +235,7 @@ def test_shutdown_commits_what_was_stored_and_closes() -> None:
     harness.run()
     harness.loop.shutdown()
     names = [call for call, _ in harness.log]
-    assert names[-4:] == ["store_offsets", "commit", "commit", "close", "flush"][-4:]
+    assert names == ["produce", "delivered", "store_offsets", "commit", "commit", "close", "flush"]
+    assert harness.calls("store_offsets") == [[(0, 2)]]  # one past the batch's last offset
     assert harness.calls("commit") == [True, False]  # after the batch, then at shutdown
+    assert harness.pipeline.rows == [1]

@@ -4,6 +4,7 @@ exporter), and the OTEL_* variables that switch them on."""
 from __future__ import annotations
 
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -71,9 +72,11 @@ def test_without_a_tracer_nothing_is_read() -> None:
         def headers(self) -> None:
             raise AssertionError("headers read while tracing is off")
 
-    with BatchTracing().span([Untouchable(b"{}")]):
-        pass
-    assert not BatchTracing().enabled
+    tracing = BatchTracing()
+    assert not tracing.enabled
+    with tracing.span([Untouchable(b"{}")]):
+        current = trace.get_current_span().get_span_context()
+    assert not current.is_valid  # no span was started around the batch
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,10 @@ from contract.errors import (
     ROOT_FIELD,
     ContractError,
     ContractViolation,
-    parse_event,
     violations_from_validation_error,
 )
 from contract.schema import SessionEvent
+from contract.validation import parse_event
 
 
 def test_violation_message_names_field_value_and_rule() -> None:

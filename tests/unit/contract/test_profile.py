@@ -98,3 +98,78 @@ def test_binner_counts_every_value_once_in_its_bin() -> None:
     assert counts.sum() == 4 * 3 + 4
     assert binner.null_ratio("PageValues", counts) == pytest.approx(0.25)
     assert isinstance(profile.prediction, NumericProfile)
+
+
+def _one_feature(null_rate: float | None) -> ProfileBinner:
+    """A binner of one numeric feature, ``ExitRates``: bins (-inf, 0.1], (0.1, 0.2], (0.2, inf)
+    holding 50 %, 30 % and 20 % of the non-null training values; ``null_rate`` None leaves
+    it out of the profile (a profile written without one)."""
+    feature: dict[str, object] = {
+        "kind": "numeric",
+        "edges": [0.1, 0.2],
+        "fractions": [0.5, 0.3, 0.2],
+    }
+    if null_rate is not None:
+        feature["null_rate"] = null_rate
+    prediction = {"null_rate": 0.0, "edges": [0.5], "fractions": [0.5, 0.5]}
+    return ProfileBinner(
+        ReferenceProfile.model_validate(
+            {
+                "features": {"ExitRates": feature},
+                "prediction": prediction,
+                "positive_rate": 0.15,
+                "positive_label_rate": 0.5,
+                "mean_probability": 0.4,
+            }
+        )
+    )
+
+
+def _exit_rates_psi(binner: ProfileBinner, values: list[float]) -> float:
+    counts = binner.counts({"ExitRates": np.array(values)}, np.full(len(values), 0.3))
+    return binner.feature_psi("ExitRates", counts)
+
+
+def test_an_all_null_window_has_a_finite_psi_above_the_major_threshold() -> None:
+    # The tracking bug: the field is null in every event. The null bin holds everything.
+    binner = _one_feature(0.0)
+    value = _exit_rates_psi(binner, [math.nan] * 40)
+    bins = sum((PSI_FLOOR - f) * math.log(PSI_FLOOR / f) for f in (0.5, 0.3, 0.2))
+    by_hand = bins + (1 - PSI_FLOOR) * math.log(1 / PSI_FLOOR)
+    assert math.isfinite(value)
+    assert value == pytest.approx(by_hand)
+    assert value > 9  # far above 0.25, the major-shift line
+    # against a reference with nulls too: smaller, still a major shift
+    with_nulls = _exit_rates_psi(_one_feature(0.1), [math.nan] * 40)
+    assert 0.25 < with_nulls < value
+
+
+def test_a_window_without_nulls_against_a_profile_without_nulls_is_the_plain_psi() -> None:
+    # 10 values: 4 in the first bin, 4 in the second, 2 in the third; no nulls anywhere.
+    values = [0.0, 0.05, 0.1, 0.1, 0.15, 0.15, 0.2, 0.2, 0.5, 0.9]
+    by_hand = (0.4 - 0.5) * math.log(0.4 / 0.5) + (0.4 - 0.3) * math.log(0.4 / 0.3) + 0.0
+    assert _exit_rates_psi(_one_feature(0.0), values) == pytest.approx(by_hand, rel=1e-12)
+    assert _exit_rates_psi(_one_feature(0.0), values) == pytest.approx(
+        psi([0.5, 0.3, 0.2], [4, 4, 2])
+    )
+
+
+def test_the_null_bin_is_compared_with_the_reference_null_share() -> None:
+    # reference: 10 % null, the rest 50/30/20; window: the same shares, nulls included
+    values = [0.0] * 45 + [0.15] * 27 + [0.5] * 18 + [math.nan] * 10
+    assert _exit_rates_psi(_one_feature(0.1), values) == pytest.approx(0.0, abs=1e-12)
+    # the same window against a reference without nulls: the 10 % nulls are a shift
+    shifted = _exit_rates_psi(_one_feature(0.0), values)
+    bins = sum((0.9 * f - f) * math.log(0.9 * f / f) for f in (0.5, 0.3, 0.2))
+    by_hand = bins + (0.1 - PSI_FLOOR) * math.log(0.1 / PSI_FLOOR)
+    assert shifted == pytest.approx(by_hand, rel=1e-9)
+    assert shifted > 0.25
+
+
+def test_a_profile_without_a_null_rate_reads_as_no_nulls_in_training() -> None:
+    absent, zero = _one_feature(None), _one_feature(0.0)
+    assert absent.profile.features["ExitRates"].null_rate == 0.0
+    window = [0.0, 0.15, math.nan, 0.5]
+    assert _exit_rates_psi(absent, window) == _exit_rates_psi(zero, window)
+    with pytest.raises(ValueError, match="less than or equal to 1"):
+        _one_feature(1.5)

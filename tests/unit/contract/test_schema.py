@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from contract.__main__ import main, schema_text
-from contract.errors import ContractViolation, parse_event, violations_from_validation_error
+from contract.errors import ContractViolation, violations_from_validation_error
 from contract.frame import dataset_row_to_event_dict
 from contract.schema import (
     CONTRACT_VERSION,
@@ -22,6 +22,7 @@ from contract.schema import (
     SessionEvent,
     session_event_json_schema,
 )
+from contract.validation import parse_event
 
 SCHEMA_FILE = Path(__file__).resolve().parents[3] / "contract" / "session_event.schema.json"
 MISSING = object()

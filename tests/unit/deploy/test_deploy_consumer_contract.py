@@ -13,12 +13,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from consumer.health import HealthServer, HealthState
-from consumer.settings import Settings, load_settings
+from consumer.settings import Settings, environment_names, load_settings
 
 Rendered = Any  # conftest.Rendered
 RenderFn = Callable[[str], Rendered]
 
-FIELD_ENV_NAMES = {name.upper() for name in Settings.model_fields if name != "kafka_properties"}
+FIELD_ENV_NAMES = environment_names()  # fields, the object store's AWS_*, deprecated names
 REQUIRED_ENV_NAMES = {
     name.upper() for name, info in Settings.model_fields.items() if info.is_required()
 }

@@ -1,7 +1,8 @@
 """Replay tooling: produce session events to a topic and read a topic back in full.
 
-Used by the demo, the benchmark and the integration tests; not on the service's data path.
-Also `free_port`, for the processes they start.
+Used by the benchmark, the demo (deploy/local/demo.py) and the integration tests; not on the
+service's data path, so it lives outside the `consumer` package (tests/unit/test_dependencies.py
+keeps the service from importing it). Also `free_port`, for the processes they start.
 """
 
 from __future__ import annotations
