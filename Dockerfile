@@ -1,8 +1,12 @@
-# One image, two entry points: the scoring consumer (the default command, `shopper-consumer`)
-# and the training job (`shopper-train --data ... --out ...`). Neither the dataset nor a model is
-# inside: the consumer reads the build named by MODEL_URI (from a registry volume, or downloaded
-# from object storage for an s3:// URI), and training reads the dataset and writes a new build
-# there (a mounted volume, or s3://).
+# One image, three entry points, chosen by the command (there is no ENTRYPOINT, so the command
+# given replaces the default whole): the scoring consumer (the default, `shopper-consumer`), the
+# HTTP front door (`python -m serve`, port SERVE_PORT 8080) and the training job
+# (`shopper-train --data ... --out ...`). Kubernetes sets `command:` per workload; by hand:
+#   docker run IMAGE                    # the consumer
+#   docker run -p 8080:8080 IMAGE python -m serve
+# Neither the dataset nor a model is inside: the consumer and the front door read the build named
+# by MODEL_URI (from a registry volume, or downloaded from object storage for an s3:// URI), and
+# training reads the dataset and writes a new build there (a mounted volume, or s3://).
 #
 #   docker build -t shopper-intent:$(git rev-parse --short HEAD) \
 #       --build-arg GIT_SHA=$(git rev-parse HEAD) .
@@ -31,7 +35,9 @@ RUN uv sync --frozen --no-dev --no-install-project --no-install-package nvidia-n
 
 COPY contract/ contract/
 COPY training/ training/
+COPY scoring/ scoring/
 COPY consumer/ consumer/
+COPY serve/ serve/
 # --no-editable installs the project into the venv itself, so the runtime stage needs no /src.
 RUN uv sync --frozen --no-dev --no-editable --no-install-package nvidia-nccl-cu12
 
@@ -42,7 +48,7 @@ ARG GIT_SHA=unknown
 # training records it in manifest.json (the image has no .git)
 ENV GIT_SHA=${GIT_SHA}
 LABEL org.opencontainers.image.title="shopper-intent" \
-      org.opencontainers.image.description="Purchase-intent scoring consumer and training job" \
+      org.opencontainers.image.description="Purchase-intent scoring consumer, HTTP front door and training job" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.revision="${GIT_SHA}"
 
@@ -60,6 +66,7 @@ ENV PATH=/opt/venv/bin:${PATH} \
     MPLCONFIGDIR=/tmp/matplotlib
 
 USER 10001:10001
-# /metrics, /healthz and /readyz (METRICS_PORT).
-EXPOSE 9400
+# The consumer's /metrics, /healthz and /readyz (METRICS_PORT); the front door's API, probes and
+# /metrics (SERVE_PORT).
+EXPOSE 9400 8080
 CMD ["shopper-consumer"]

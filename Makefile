@@ -17,7 +17,7 @@ KUSTOMIZE := $(TOOLS)/bin/kustomize
 PROMETHEUS_BIN := /usr/bin/prometheus
 PROMTOOL_BIN := /usr/bin/promtool
 
-.PHONY: help install prometheus render-k8s lint test test-unit test-integration train demo bench clean broker-start broker-stop s3-start s3-stop
+.PHONY: help install prometheus render-k8s lint test test-unit test-integration train demo serve bench clean broker-start broker-stop s3-start s3-stop
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -54,9 +54,12 @@ render-k8s: $(KUSTOMIZE) ## render every deploy/k8s overlay into build/k8s/<over
 		$(KUSTOMIZE) build $$dir > $$out && echo "$$dir -> $$out"; \
 	done
 
+# serve/ (the HTTP front door) is linted once it exists.
+LINT_PATHS := contract training scoring consumer serve tests benchmarks deploy
+
 lint: install ## ruff and mypy
-	$(VENV)/bin/ruff check contract training consumer tests benchmarks deploy
-	$(VENV)/bin/ruff format --check contract training consumer tests benchmarks deploy
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 
 test: install prometheus lint ## the whole suite: lint, unit, integration (starts and stops its own Kafka broker)
@@ -74,6 +77,11 @@ train: install ## train both variants on the shared dataset into $(REGISTRY)/
 # The demo script imports its siblings (report.py, ...) and benchmarks.replay from the repository root.
 demo: install ## the main job: local broker, training (if no build), consumer, replay, summary
 	PYTHONPATH=$(CURDIR) $(PY) deploy/local/demo.py --data $(DATA) --registry $(REGISTRY) $(DEMO_ARGS)
+
+# Like the demo: the newest build in $(REGISTRY) (one trained when there is none), then
+# `python -m serve` in the foreground; SERVE_PORT=... and MODEL_URI=... in the environment win.
+serve: install ## the HTTP front door on the newest build in $(REGISTRY), at http://127.0.0.1:8080
+	PYTHONPATH=$(CURDIR) $(PY) deploy/local/serve_local.py --data $(DATA) --registry $(REGISTRY) $(SERVE_ARGS)
 
 bench: install ## consumer throughput/latency vs the local broker (BENCH_ARGS="--quick", "--events N", "--shadow only")
 	$(PY) -m benchmarks --registry $(REGISTRY) --data $(DATA) $(BENCH_ARGS)

@@ -9,9 +9,12 @@ One run, one machine, one local broker (started here unless ``--bootstrap`` is g
 5. latency under a steady offered load (p50/p95/p99 end to end, per record);
 6. memory: RSS after 100,000 and after 1,000,000 events (scaled down with ``--quick``);
 7. adversarial decode: CPU per hostile message vs per valid event, in process
-   (``benchmarks.adversarial``).
+   (``benchmarks.adversarial``);
+8. the HTTP front door: ``python -m serve`` and the baseline endpoint through a real HTTP
+   client (``benchmarks.http_bench``; ``--http only`` runs it alone, without a broker).
 
-Prints a table and writes JSON to ``benchmarks/results/`` (see docs/benchmarks.md).
+Prints tables and writes JSON to ``benchmarks/results/`` (``bench-*.json``, ``http-*.json``; see
+docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import adversarial
+from benchmarks import adversarial, http_bench
 from benchmarks.measure import REPO
 from benchmarks.results import (
     DEFAULT_BATCH_SIZES,
@@ -97,6 +100,14 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, argparse.Namespace]
         default=200,
         help="--shadow slow: how long the shadow sleeps per batch (default 200)",
     )
+    parser.add_argument(
+        "--http",
+        choices=["also", "no", "only"],
+        default="also",
+        help="the HTTP front door (benchmarks.http_bench) after the Kafka runs: also (default), "
+        "no, or only (no broker started)",
+    )
+    http_bench.add_arguments(parser)
     args = parser.parse_args(argv)
     quick = bool(args.quick)
     events = args.events or (2000 if quick else DEFAULT_EVENTS)
@@ -206,6 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts, args = parse_args(argv)
     if not opts.model_uri:
         opts.model_uri = find_or_train_model(args.registry, args.data)
+    command = "python -m benchmarks " + " ".join(argv)
+    if args.http == "only":
+        http_bench.run_and_report(
+            http_bench.options_from(args, opts.model_uri, opts.quick), command
+        )
+        return 0
     broker = None
     if opts.bootstrap is None:
         from tests.integration.broker import LocalBroker, unique_broker_name
@@ -220,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(table(results))
     path = write_json(results, opts.out)
     print(f"\nwrote {path} (process logs in {opts.work})")
+    if args.http == "also":
+        http_bench.run_and_report(
+            http_bench.options_from(args, opts.model_uri, opts.quick), command
+        )
     return 0
 
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 
 from benchmarks.stages import Message, default_model_uri
 from consumer.batch import process_batch
-from consumer.gates import load_checked_model
 from consumer.publish import rfc3339_now
-from consumer.scoring import Scorer
-from consumer.settings import Settings
 from contract.samples import EXAMPLE_EVENT
+from scoring.gates import load_checked_model
+from scoring.scorer import Scorer
+from scoring.settings import ModelSettings
 
 logger = logging.getLogger("benchmarks.adversarial")
 
@@ -96,7 +96,7 @@ def _per_message(scorer: Scorer, messages: Sequence[Message], repeat: int) -> tu
 
 def measure(model_uri: str, batch_size: int = 200, repeat: int = 5) -> list[KindCost]:
     """CPU µs per message of each kind, through the whole data plane of a batch."""
-    scorer = load_checked_model(Settings.model_construct(model_uri=model_uri).model_path)
+    scorer = load_checked_model(ModelSettings.model_construct(model_uri=model_uri).model_path)
     costs: list[tuple[str, int, str, float]] = []
     for kind, key, value in adversarial_mix():
         messages = [Message(value, key or b"", i) for i in range(batch_size)]

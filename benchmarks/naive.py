@@ -13,13 +13,13 @@ import numpy as np
 from confluent_kafka import Consumer, Producer
 
 from benchmarks._client import acknowledged, load_settings, run_until_stopped
-from consumer.gates import artifact_entry, manifest_beside
 from consumer.kafka import records_only
 from consumer.publish import DeliveryErrors, output_records, produce_when_room, rfc3339_now
-from consumer.scoring import ModelInfo
 from contract.errors import ContractViolation
 from contract.frame import events_to_frame
 from contract.validation import parse_event
+from scoring.gates import artifact_entry, manifest_beside
+from scoring.scorer import ModelInfo
 
 
 def main() -> int:

@@ -26,7 +26,7 @@ from benchmarks.measure import BenchmarkError
 from benchmarks.results import Options, Results
 from benchmarks.runs import Topics, latency_run, throughput_run
 from benchmarks.workload import Payload
-from consumer.settings import Settings
+from scoring.settings import ModelSettings
 from tests.integration.consumer.doctored import copy_build, replace_artifact, slow_pipeline
 
 logger = logging.getLogger("benchmarks")
@@ -35,7 +35,7 @@ logger = logging.getLogger("benchmarks")
 def slow_shadow_uri(model_uri: str, work: Path, seconds: float) -> str:
     """A copy of the build whose other variant sleeps ``seconds`` per batch off the main thread,
     its manifest's sha256 updated so that it passes the gates (unsigned: no MODEL_TRUSTED_KEYS)."""
-    artifact = Settings.model_construct(model_uri=model_uri).model_path
+    artifact = ModelSettings.model_construct(model_uri=model_uri).model_path
     other = (
         "best_model_no_page_values.joblib"
         if artifact.name == "best_model_full.joblib"

@@ -21,21 +21,21 @@ from prometheus_client import CollectorRegistry
 
 from benchmarks.measure import REPO
 from benchmarks.workload import generate_payloads
-from consumer.decode import decode_batch
-from consumer.drift import DriftSentinel
-from consumer.gates import load_checked_model
-from consumer.metrics import ScorerMetrics
 from consumer.publish import output_records, rfc3339_now
-from consumer.settings import Settings
 from contract.frame import event_columns
 from contract.manifest import read_manifest
+from scoring.decode import decode_batch
+from scoring.drift import DriftSentinel
+from scoring.gates import load_checked_model
+from scoring.metrics import RuntimeMetrics
+from scoring.settings import ModelSettings
 
 logger = logging.getLogger("benchmarks.stages")
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    """The part of a consumed message the stages read (`consumer.decode.MessageLike`)."""
+    """The part of a consumed message the stages read (`scoring.decode.MessageLike`)."""
 
     _value: bytes
     _key: bytes
@@ -80,7 +80,7 @@ def _best_per_event(run: Callable[[], Any], events: int, repeat: int) -> float:
 
 def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[StageCost]:
     """Per-event CPU cost of decode, columns, transform, estimator and output records."""
-    scorer = load_checked_model(Settings.model_construct(model_uri=model_uri).model_path)
+    scorer = load_checked_model(ModelSettings.model_construct(model_uri=model_uri).model_path)
     compiled = scorer.fast_path
     payloads = generate_payloads(events)
     messages = [Message(value, key, i) for i, (key, value) in enumerate(payloads)]
@@ -116,10 +116,10 @@ def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[S
             ),
         ),
     ]
-    path = Settings.model_construct(model_uri=model_uri).model_path
+    path = ModelSettings.model_construct(model_uri=model_uri).model_path
     profile = read_manifest(path.parent).artifacts[path.name].profile
     if profile is not None:  # the drift sentinel, gauges included, on the columns scoring built
-        metrics = ScorerMetrics.create(CollectorRegistry())
+        metrics = RuntimeMetrics.create(CollectorRegistry())
         sentinel = DriftSentinel(profile, scorer.info.threshold, metrics, 10_000, 1_000)
         stages.append(
             (

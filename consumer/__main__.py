@@ -21,19 +21,21 @@ from prometheus_client import CollectorRegistry
 
 from consumer.continuity import InputContinuity, LibrdkafkaLog
 from consumer.delivery import Publisher
-from consumer.drift import drift_sentinel
-from consumer.errors import ConsumerError, GateError, SettingsError
-from consumer.fetch import load_model
+from consumer.errors import ConsumerError
 from consumer.health import HealthServer, HealthState
 from consumer.kafka import ClientEvents, admin_config, consumer_config, producer_config
-from consumer.logs import configure_logging
 from consumer.loop import MAX_RETRY_BACKOFF_S, ScoringLoop
 from consumer.metrics import ScorerMetrics
 from consumer.settings import Settings, load_settings
-from consumer.shadow import set_primary_info, start_shadow
+from consumer.shadow_output import shadow_output
 from consumer.spans import BatchTracing, configure_tracing
 from consumer.transactions import init_transactions
 from contract.storage import Store
+from scoring.drift import drift_sentinel
+from scoring.errors import GateError, ScoringError, SettingsError
+from scoring.fetch import load_model
+from scoring.logs import configure_logging
+from scoring.shadow import set_primary_info, start_shadow
 
 logger = logging.getLogger("consumer")
 
@@ -87,9 +89,11 @@ def serve(
         server.stop()
         return EXIT_GATE
     info = scorer.info
-    set_primary_info(metrics, info)
-    metrics.set_scoring_path(scorer.path)
-    shadow = start_shadow(settings, info, store, metrics)
+    set_primary_info(metrics.runtime, info)
+    metrics.runtime.set_scoring_path(scorer.path)
+    shadow = start_shadow(
+        settings, info, store, metrics.runtime, lambda: shadow_output(settings, metrics.runtime)
+    )
     health.set_gates_passed()
     _tune_garbage_collector()
 
@@ -129,7 +133,7 @@ def serve(
             metrics,
         )
         continuity.start()
-        drift = drift_sentinel(settings, metrics, info.threshold, artifact)
+        drift = drift_sentinel(settings, metrics.runtime, info.threshold, artifact)
         loop = ScoringLoop(
             settings,
             scorer,
@@ -155,7 +159,7 @@ def serve(
         )
         if not stop.is_set():
             loop.run(stop)
-    except (KafkaException, ConsumerError) as exc:
+    except (KafkaException, ConsumerError, ScoringError) as exc:
         logger.error("stopping: %s", exc)
         return EXIT_ERROR
     finally:

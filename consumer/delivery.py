@@ -24,13 +24,12 @@ from typing import Any, Final
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from consumer.batch import BatchResult
-from consumer.decode import Rejection
 from consumer.errors import PublishError
 from consumer.inflight import PendingBatch, Position, position_of
-from consumer.limits import DEAD_LETTER_BUDGET_BYTES
 from consumer.metrics import ScorerMetrics
-from consumer.publish import fit_dead_letter, produce_when_room
-from consumer.tracing import trace_headers
+from consumer.publish import DEAD_LETTER_BUDGET_BYTES, fit_dead_letter, produce_when_room
+from scoring.decode import Rejection
+from scoring.tracing import trace_headers
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-from consumer.errors import SettingsError
+from scoring.errors import SettingsError
 
 logger = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, TopicPartition
 
-from consumer.decode import MessageLike
+from scoring.decode import MessageLike
 
 Position = tuple[str, int, int]
 """An input message's (topic, partition, offset)."""

@@ -34,18 +34,18 @@ from consumer.continuity import (
     account_for_resets,
 )
 from consumer.delivery import Publisher
-from consumer.drift import DriftSentinel
 from consumer.errors import ConsumerError, PublishError
 from consumer.health import HealthState
 from consumer.inflight import InFlight, PendingBatch, Position
 from consumer.kafka import ClientEvents, records_only
 from consumer.metrics import ScorerMetrics
 from consumer.publish import rfc3339_now
-from consumer.scoring import Scorer
 from consumer.settings import Settings
-from consumer.shadow import Shadow
 from consumer.spans import BatchTracing
 from consumer.transactions import in_transaction
+from scoring.drift import DriftSentinel
+from scoring.scorer import Scorer
+from scoring.shadow import Shadow
 
 logger = logging.getLogger(__name__)
 
@@ -199,7 +199,7 @@ class ScoringLoop:
         )
         self._metrics.observe_stage("decode", result.decode_seconds)
         self._metrics.observe_stage("score", result.score_seconds)
-        self._metrics.set_scoring_path(self._scorer.path)
+        self._metrics.runtime.set_scoring_path(self._scorer.path)
         if self._drift is not None and result.scored:
             self._drift.observe(result.columns, result.probabilities)
         if self._shadow is not None:

@@ -1,4 +1,9 @@
-"""Prometheus metrics of the scoring consumer, on a registry passed in (never the global one)."""
+"""Prometheus metrics of the scoring consumer, on a registry passed in (never the global one).
+
+The runtime's (``scoring.metrics.RuntimeMetrics``: model, scoring path, outcomes, stages, drift,
+shadow) and Kafka's (lag, rebalances, producer queue, transactions, continuity, end-to-end
+latency, readiness), together as ``ScorerMetrics``.
+"""
 
 from __future__ import annotations
 
@@ -7,86 +12,45 @@ from typing import Literal, get_args
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from scoring.metrics import RUNTIME_METRIC_NAMES, RuntimeMetrics
+
 Outcome = Literal["scored", "rejected", "failed", "skipped"]
 OUTCOMES: tuple[Outcome, ...] = get_args(Outcome)
 Stage = Literal["decode", "score", "publish", "commit"]
 STAGES: tuple[Stage, ...] = get_args(Stage)
-ShadowFailure = Literal["gates", "scoring", "timeout", "publish"]
-SHADOW_FAILURES: tuple[ShadowFailure, ...] = get_args(ShadowFailure)
-ShadowBatch = Literal["shadowed", "dropped", "failed"]
-SHADOW_BATCHES: tuple[ShadowBatch, ...] = get_args(ShadowBatch)
-ScoringPath = Literal["compiled", "pipeline"]
-SCORING_PATHS: tuple[ScoringPath, ...] = get_args(ScoringPath)
 
-# Every metric the consumer exports; deploy/k8s alerts and the dashboard may use only these.
-METRIC_NAMES = (
-    "scorer_messages_total",
+KAFKA_METRIC_NAMES = (
     "scorer_batch_size",
-    "scorer_batch_duration_seconds",
     "scorer_end_to_end_latency_seconds",
     "scorer_consumer_lag",
-    "scorer_model_info",
     "scorer_rebalances_total",
     "scorer_ready",
     "scorer_producer_queue_full_total",
     "scorer_transactions_aborted_total",
-    "scorer_scoring_path",
-    "scorer_feature_drift_psi",
-    "scorer_prediction_drift_psi",
-    "scorer_feature_null_ratio",
-    "scorer_feature_null_reference",
-    "scorer_mean_probability",
-    "scorer_positive_label_ratio",
-    "scorer_drift_window_events",
-    "scorer_drift_reference",
-    "scorer_shadow_abs_difference",
-    "scorer_shadow_label_disagreements_total",
-    "scorer_shadow_failures_total",
-    "scorer_shadow_duration_seconds",
-    "scorer_shadow_batches_total",
-    "scorer_shadow_switched_off",
     "scorer_input_topic_recreated_total",
     "scorer_offset_resets_total",
     "scorer_offsets_skipped_total",
 )
+# Every metric the consumer exports; deploy/k8s alerts and the dashboard may use only these.
+METRIC_NAMES = (*RUNTIME_METRIC_NAMES, *KAFKA_METRIC_NAMES)
 
 _BATCH_SIZE_BUCKETS = (1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
-_STAGE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-_DIFFERENCE_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass(frozen=True)
 class ScorerMetrics:
-    """The consumer's metrics, registered on ``registry``."""
+    """The consumer's metrics, registered on ``registry``: the runtime's and Kafka's."""
 
     registry: CollectorRegistry
-    messages: Counter
+    runtime: RuntimeMetrics
     batch_size: Histogram
-    batch_duration: Histogram
     end_to_end_latency: Histogram
     consumer_lag: Gauge
-    model_info: Gauge
     rebalances: Counter
     ready: Gauge
     producer_queue_full: Counter
     transactions_aborted: Counter
-    scoring_path: Gauge
-    # The drift sentinel (consumer.drift), over its window of recent events.
-    feature_drift_psi: Gauge
-    prediction_drift_psi: Gauge
-    feature_null_ratio: Gauge
-    feature_null_reference: Gauge
-    mean_probability: Gauge
-    positive_label_ratio: Gauge
-    drift_window_events: Gauge
-    drift_reference: Gauge
-    shadow_difference: Histogram
-    shadow_disagreements: Counter
-    shadow_failures: Counter
-    shadow_duration: Histogram
-    shadow_batches: Counter
-    shadow_switched_off: Gauge
     # Reading continuity (consumer.continuity): input passed over, always counted.
     input_topic_recreated: Counter
     offset_resets: Counter
@@ -94,52 +58,15 @@ class ScorerMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ScorerMetrics:
-        messages = Counter(
-            "scorer_messages",
-            "Input messages by outcome: scored, rejected (dead-lettered), failed (retried) or "
-            "skipped (no dead letter could hold it; logged with its offset).",
-            ["outcome"],
-            registry=registry,
-        )
-        for outcome in OUTCOMES:
-            messages.labels(outcome=outcome)
-        batch_duration = Histogram(
-            "scorer_batch_duration_seconds",
-            "Time spent per batch in each stage.",
-            ["stage"],
-            buckets=_STAGE_BUCKETS,
-            registry=registry,
-        )
-        for stage in STAGES:
-            batch_duration.labels(stage=stage)
-        shadow_failures = Counter(
-            "scorer_shadow_failures",
-            "Shadow model failures: gates (refused at start), scoring (raised: switched off), "
-            "timeout (a batch over SHADOW_BATCH_TIMEOUT_S: switched off), publish.",
-            ["stage"],
-            registry=registry,
-        )
-        for failure in SHADOW_FAILURES:
-            shadow_failures.labels(stage=failure)
-        shadow_batches = Counter(
-            "scorer_shadow_batches",
-            "Batches handed to the shadow: shadowed (scored and compared), dropped (the shadow "
-            "was still busy: not compared) or failed (raised or overran its time budget).",
-            ["result"],
-            registry=registry,
-        )
-        for result in SHADOW_BATCHES:
-            shadow_batches.labels(result=result)
         return cls(
             registry=registry,
-            messages=messages,
+            runtime=RuntimeMetrics.create(registry, OUTCOMES, STAGES),
             batch_size=Histogram(
                 "scorer_batch_size",
                 "Messages per consumed batch.",
                 buckets=_BATCH_SIZE_BUCKETS,
                 registry=registry,
             ),
-            batch_duration=batch_duration,
             end_to_end_latency=Histogram(
                 "scorer_end_to_end_latency_seconds",
                 "From the input record's timestamp to the broker's acknowledgement of its output.",
@@ -150,12 +77,6 @@ class ScorerMetrics:
                 "scorer_consumer_lag",
                 "High watermark minus the consumed position, per assigned input partition.",
                 ["topic", "partition"],
-                registry=registry,
-            ),
-            model_info=Gauge(
-                "scorer_model_info",
-                "The model builds loaded (value 1): role primary serves, role shadow is compared.",
-                ["role", "build_id", "variant", "git_sha"],
                 registry=registry,
             ),
             rebalances=Counter(
@@ -177,86 +98,6 @@ class ScorerMetrics:
             transactions_aborted=Counter(
                 "scorer_transactions_aborted",
                 "exactly_once batches aborted and re-read from the committed position.",
-                registry=registry,
-            ),
-            scoring_path=Gauge(
-                "scorer_scoring_path",
-                "Which scoring path serves (1): the verified fast path `compiled`, or the "
-                "`pipeline` itself (slower; the fast path failed its check or at scoring).",
-                ["path"],
-                registry=registry,
-            ),
-            feature_drift_psi=Gauge(
-                "scorer_feature_drift_psi",
-                "Population stability index of a raw feature in the drift window vs training.",
-                ["feature"],
-                registry=registry,
-            ),
-            prediction_drift_psi=Gauge(
-                "scorer_prediction_drift_psi",
-                "Population stability index of the probability in the drift window vs the "
-                "build's test split.",
-                registry=registry,
-            ),
-            feature_null_ratio=Gauge(
-                "scorer_feature_null_ratio",
-                "Share of events in the drift window whose feature is null.",
-                ["feature"],
-                registry=registry,
-            ),
-            feature_null_reference=Gauge(
-                "scorer_feature_null_reference",
-                "Share of the build's training rows whose feature is null (the reference of "
-                "scorer_feature_null_ratio).",
-                ["feature"],
-                registry=registry,
-            ),
-            mean_probability=Gauge(
-                "scorer_mean_probability",
-                "Mean probability over the drift window.",
-                registry=registry,
-            ),
-            positive_label_ratio=Gauge(
-                "scorer_positive_label_ratio",
-                "Share of events in the drift window labelled positive (probability >= threshold).",
-                registry=registry,
-            ),
-            drift_window_events=Gauge(
-                "scorer_drift_window_events",
-                "Events in the drift window at its last refresh.",
-                registry=registry,
-            ),
-            drift_reference=Gauge(
-                "scorer_drift_reference",
-                "The build's reference values: positive_label_ratio and mean_probability on its "
-                "test split.",
-                ["quantity"],
-                registry=registry,
-            ),
-            shadow_difference=Histogram(
-                "scorer_shadow_abs_difference",
-                "|primary - shadow| purchase probability, per event scored by both.",
-                buckets=_DIFFERENCE_BUCKETS,
-                registry=registry,
-            ),
-            shadow_disagreements=Counter(
-                "scorer_shadow_label_disagreements",
-                "Events whose label (probability >= the build's threshold) differs between "
-                "the primary and the shadow.",
-                registry=registry,
-            ),
-            shadow_failures=shadow_failures,
-            shadow_duration=Histogram(
-                "scorer_shadow_duration_seconds",
-                "Time spent scoring (and publishing) a batch with the shadow model.",
-                buckets=_STAGE_BUCKETS,
-                registry=registry,
-            ),
-            shadow_batches=shadow_batches,
-            shadow_switched_off=Gauge(
-                "scorer_shadow_switched_off",
-                "1 when SHADOW_MODEL_URI is set but the shadow does not score: refused at start, "
-                "raised, or overran SHADOW_BATCH_TIMEOUT_S on a batch; 0 otherwise.",
                 registry=registry,
             ),
             input_topic_recreated=Counter(
@@ -283,10 +124,10 @@ class ScorerMetrics:
 
     def count(self, outcome: Outcome, n: int = 1) -> None:
         if n:
-            self.messages.labels(outcome=outcome).inc(n)
+            self.runtime.messages.labels(outcome=outcome).inc(n)
 
     def observe_stage(self, stage: Stage, seconds: float) -> None:
-        self.batch_duration.labels(stage=stage).observe(seconds)
+        self.runtime.batch_duration.labels(stage=stage).observe(seconds)
 
     def topic_recreated(self, topic: str) -> None:
         self.input_topic_recreated.labels(topic=topic).inc()
@@ -294,7 +135,3 @@ class ScorerMetrics:
     def offset_reset(self, topic: str, partition: int, skipped: int) -> None:
         self.offset_resets.labels(topic=topic, partition=str(partition)).inc()
         self.offsets_skipped.labels(topic=topic, partition=str(partition)).inc(skipped)
-
-    def set_scoring_path(self, path: ScoringPath) -> None:
-        for each in SCORING_PATHS:
-            self.scoring_path.labels(path=each).set(1 if each == path else 0)

@@ -16,11 +16,11 @@ import numpy.typing as npt
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
-from consumer.decode import MessageLike, Rejection
-from consumer.limits import DEAD_LETTER_BUDGET_BYTES, MAX_KEY_BYTES
-from consumer.scoring import ModelInfo
-from consumer.tracing import trace_headers
 from contract.schema import CONTRACT_VERSION, SessionEvent
+from scoring.decode import MessageLike, Rejection
+from scoring.limits import MAX_KEY_BYTES
+from scoring.scorer import ModelInfo
+from scoring.tracing import trace_headers
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,31 @@ logger = logging.getLogger(__name__)
 DLQ_MAX_PAYLOAD_BYTES = 512 * 1024
 
 _HEADER_OVERHEAD_BYTES = 10  # per header: two varint lengths (at most 5 bytes each)
+
+
+# --- what a dead letter may take: fit_dead_letter cuts to this ------------------------------
+
+LIBRDKAFKA_MESSAGE_MAX_BYTES = 1_000_000
+"""librdkafka's default `message.max.bytes`: key + value + headers over it fail `produce()`."""
+DEAD_LETTER_MARGIN_BYTES = 4096
+"""Left under `message.max.bytes` for the record's framing (lengths, varints, timestamps)."""
+DEAD_LETTER_MIN_BUDGET_BYTES = 16_384
+"""The smallest budget a dead letter can be fitted to: its headers alone take up to ~5 kB."""
+
+
+def dead_letter_budget(message_max_bytes: int = LIBRDKAFKA_MESSAGE_MAX_BYTES) -> int:
+    """Bytes of key + value + headers a dead letter may take under the producer's limit."""
+    budget = message_max_bytes - DEAD_LETTER_MARGIN_BYTES
+    if budget < DEAD_LETTER_MIN_BUDGET_BYTES:
+        raise ValueError(
+            f"message.max.bytes={message_max_bytes} leaves {budget} bytes for a dead letter; "
+            f"at least {DEAD_LETTER_MIN_BUDGET_BYTES + DEAD_LETTER_MARGIN_BYTES} is needed"
+        )
+    return budget
+
+
+DEAD_LETTER_BUDGET_BYTES = dead_letter_budget()
+"""The budget under librdkafka's default `message.max.bytes`: 995,904 bytes."""
 
 
 def rfc3339_now() -> str:

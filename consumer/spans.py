@@ -9,7 +9,7 @@ costs nothing: the messages' headers are not even read.
 
 A batch mixes messages of many traces, so its span is a root of its own with one link per
 message that carries a valid ``traceparent`` (OpenTelemetry's messaging conventions for batch
-receiving); the headers themselves are carried to the outputs by ``consumer.tracing``.
+receiving); the headers themselves are carried to the outputs by ``scoring.tracing``.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExport
 from opentelemetry.trace import Link, SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from consumer.decode import MessageLike
-from consumer.errors import SettingsError
-from consumer.tracing import trace_headers
+from scoring.decode import MessageLike
+from scoring.errors import SettingsError
+from scoring.tracing import trace_headers
 
 _PROPAGATOR = TraceContextTextMapPropagator()
 

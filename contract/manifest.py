@@ -149,7 +149,7 @@ FeatureProfile = Annotated[NumericProfile | CategoricalProfile, Field(discrimina
 
 
 class ReferenceProfile(_Model):
-    """What the stream is compared with to detect drift (``consumer.drift``)."""
+    """What the stream is compared with to detect drift (``scoring.drift``)."""
 
     features: dict[str, FeatureProfile] = Field(description="per raw feature, training split")
     prediction: NumericProfile = Field(description="the probability on the test split")

@@ -37,10 +37,11 @@ def exported_samples() -> dict[str, set[str]]:
     Labelled metrics without children expose no sample, so each gets one child first.
     """
     metrics = ScorerMetrics.create(CollectorRegistry())
-    for item in fields(metrics):
-        metric = getattr(metrics, item.name)
-        if isinstance(metric, MetricWrapperBase) and metric._labelnames:
-            metric.labels(*("0" for _ in metric._labelnames))
+    for holder in (metrics, metrics.runtime):  # the consumer's own and the runtime's
+        for item in fields(holder):
+            metric = getattr(holder, item.name)
+            if isinstance(metric, MetricWrapperBase) and metric._labelnames:
+                metric.labels(*("0" for _ in metric._labelnames))
     text = generate_latest(metrics.registry).decode()
     samples: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(text):

@@ -1,5 +1,7 @@
-"""The direction of dependencies, enforced: the contract stands alone, serving never imports
-training, and no module reaches into another module's private names."""
+"""The direction of dependencies, enforced: contract <- scoring <- {consumer, serve};
+training <- contract. The contract stands alone, the scoring runtime knows no transport, a
+front door never imports another or training, and no module reaches into another module's
+private names."""
 
 from __future__ import annotations
 
@@ -10,11 +12,21 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-FORBIDDEN: dict[str, frozenset[str]] = {
-    "contract": frozenset({"training", "consumer", "benchmarks", "tests"}),
-    "consumer": frozenset({"training", "benchmarks", "tests"}),
-    "training": frozenset({"consumer", "benchmarks", "tests"}),
+PROJECT = frozenset({"contract", "scoring", "consumer", "serve", "training", "benchmarks", "tests"})
+ALLOWED: dict[str, frozenset[str]] = {
+    "contract": frozenset(),
+    "scoring": frozenset({"contract"}),
+    "consumer": frozenset({"contract", "scoring"}),
+    "serve": frozenset({"contract", "scoring"}),
+    "training": frozenset({"contract"}),
 }
+"""The project packages each package may import besides itself."""
+FORBIDDEN: dict[str, frozenset[str]] = {
+    package: PROJECT - allowed - {package} for package, allowed in ALLOWED.items()
+}
+TRANSPORT_FREE = {"contract", "scoring", "serve", "training"}
+"""Packages that never import a Kafka client (the runtime is shared by every front door)."""
+KAFKA = "confluent_kafka"
 
 
 def _imports(path: Path) -> Iterator[tuple[int, str, list[str]]]:
@@ -29,7 +41,7 @@ def _imports(path: Path) -> Iterator[tuple[int, str, list[str]]]:
 
 
 def _package_files(package: str) -> list[Path]:
-    return sorted((REPO / package).rglob("*.py"))
+    return sorted((REPO / package).rglob("*.py"))  # none yet for a package still to come
 
 
 def _module_of(path: Path) -> str:
@@ -45,6 +57,27 @@ def test_packages_import_only_what_they_stand_on(package: str) -> None:
         if module.split(".")[0] in FORBIDDEN[package]
     ]
     assert not broken, "dependency rule broken:\n" + "\n".join(broken)
+
+
+@pytest.mark.parametrize("package", sorted({*TRANSPORT_FREE, "serve"}))
+def test_the_runtime_and_the_http_front_door_know_no_kafka(package: str) -> None:
+    broken = [
+        f"{path.relative_to(REPO)}:{line} imports {module}"
+        for path in _package_files(package)
+        for line, module, _ in _imports(path)
+        if module.split(".")[0] == KAFKA
+    ]
+    assert not broken, f"{KAFKA} imported outside the Kafka adapter:\n" + "\n".join(broken)
+
+
+def test_only_the_front_doors_themselves_import_them() -> None:
+    """Nothing in the project packages imports a front door (consumer, serve) but itself;
+    benchmarks and tests may."""
+    assert all(
+        {"consumer", "serve"} <= FORBIDDEN[p] for p in ALLOWED if p not in {"consumer", "serve"}
+    )
+    assert "serve" in FORBIDDEN["consumer"]
+    assert "consumer" in FORBIDDEN["serve"]
 
 
 @pytest.mark.parametrize("package", [*sorted(FORBIDDEN), "benchmarks"])

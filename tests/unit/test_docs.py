@@ -30,7 +30,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DOCUMENTS = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
-PACKAGES = ("contract", "consumer", "training", "benchmarks")
+PACKAGES = ("contract", "scoring", "consumer", "serve", "training", "benchmarks")
 TOP_FOLDERS = (*PACKAGES, "tests", "deploy", "docs")
 PLACEHOLDER = re.compile(r"[<>*{}$]")
 # Spans of the dotted form that name something else: the dead letters' header (consumer/publish.py).
@@ -144,7 +144,7 @@ def test_the_rule_reads_module_paths_and_nothing_else() -> None:
     markdown = """
 The fast path was `contract/compiled.py`, checked by `test_perf_decode.py`; the manifest is
 read by `training.artifact.read_manifest(build_dir)` and decoding is
-`consumer.decode.no_such_function(raw,
+`scoring.decode.no_such_function(raw,
   quotes)`, guarded by `tests/unit/contract/test_schema.py::NO_SUCH_NAME`.
 Still there: `consumer/loop.py`, `batch.py`, `contract.manifest.read_manifest(build_dir)`,
 `consumer.loop`, `contract.manifest.Manifest.build_id`, `deploy/local/kafka.sh`, `docs/`,
@@ -160,7 +160,7 @@ consumer/   fenced.py  not read
         "`contract/compiled.py`: no such file or folder",
         "`test_perf_decode.py`: no such file",
         "`training.artifact.read_manifest`: training.artifact has no read_manifest",
-        "`consumer.decode.no_such_function`: consumer.decode has no no_such_function",
+        "`scoring.decode.no_such_function`: scoring.decode has no no_such_function",
         "`tests/unit/contract/test_schema.py::NO_SUCH_NAME`: "
         "tests/unit/contract/test_schema.py defines no NO_SUCH_NAME",
     ]

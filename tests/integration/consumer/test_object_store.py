@@ -13,12 +13,12 @@ import joblib
 import numpy as np
 import pytest
 
-from consumer.errors import GateError
-from consumer.fetch import load_model
 from consumer.settings import load_settings
 from contract.frame import events_to_frame
 from contract.schema import SessionEvent
 from contract.storage import Store
+from scoring.errors import GateError
+from scoring.fetch import load_model
 from tests.integration.consumer.conftest import ConsumerFactory, Topics
 from tests.integration.consumer.doctored import Marker
 from tests.integration.consumer.kafka_io import produce_events, read_topic, synthetic_events

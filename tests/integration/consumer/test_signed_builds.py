@@ -16,10 +16,10 @@ from pathlib import Path
 import joblib
 import pytest
 
-from consumer.errors import GateError
-from consumer.gates import load_checked_model
 from contract.manifest import sha256_file
 from contract.signing import SIGNATURE_NAME, fingerprint, load_signing_key
+from scoring.errors import GateError
+from scoring.gates import load_checked_model
 from tests.builds import MarkerPickle
 from tests.integration.consumer.conftest import ConsumerFactory, Topics
 from training.keys import keygen, sign
@@ -134,6 +134,6 @@ def test_the_signature_gate_on_every_kind_of_build(
 
     # Not required (no trusted keys): an unsigned build is served, with a warning.
     unsigned = _signed(model_build, tmp_path, "unsigned-allowed", None)
-    with caplog.at_level(logging.WARNING, logger="consumer.gates"):
+    with caplog.at_level(logging.WARNING, logger="scoring.gates"):
         load_checked_model(unsigned / ARTIFACT)
     assert "MODEL_TRUSTED_KEYS is not set" in caplog.text

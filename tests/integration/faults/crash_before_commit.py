@@ -21,8 +21,8 @@ from consumer.__main__ import main as consumer_main
 from consumer.batch import BatchResult
 from consumer.delivery import Publisher
 from consumer.inflight import PendingBatch, Position
-from consumer.limits import DEAD_LETTER_BUDGET_BYTES
 from consumer.metrics import ScorerMetrics
+from consumer.publish import DEAD_LETTER_BUDGET_BYTES
 from consumer.transactions import TRANSACTION_TIMEOUT_S
 
 logger = logging.getLogger("consumer.fault")

@@ -1,5 +1,5 @@
 """Poison input: a catalogue of bad messages interleaved with valid events (the suite's one test
-of bad input through the broker; `tests/unit/consumer/test_limits.py` runs the catalogue through
+of bad input through the broker; `tests/unit/scoring/test_limits.py` runs the catalogue through
 decode)."""
 
 from __future__ import annotations

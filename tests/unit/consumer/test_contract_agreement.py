@@ -30,14 +30,14 @@ from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from sklearn.pipeline import Pipeline
 
-from consumer.decode import Rejection, decode_message
-from consumer.scoring import ModelInfo, Scorer
 from contract.errors import ContractViolation
 from contract.samples import EXAMPLE_EVENT
 from contract.schema import SessionEvent
 from contract.validation import parse_event
-from tests.unit.consumer.fakes import FakeMessage
+from scoring.decode import Rejection, decode_message
+from scoring.scorer import ModelInfo, Scorer
 from tests.unit.contract.test_schema import CATALOGUE, MISSING, Bad
+from tests.unit.scoring.fakes import FakeMessage
 
 SCHEMA_FILE = Path(__file__).resolve().parents[3] / "contract" / "session_event.schema.json"
 SCHEMA: dict[str, Any] = json.loads(SCHEMA_FILE.read_text(encoding="utf-8"))

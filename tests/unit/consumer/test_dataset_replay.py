@@ -18,10 +18,10 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
-from consumer.decode import decode_batch
-from consumer.scoring import ModelInfo, Scorer, score_isolating_failures
 from contract.schema import LABEL_COLUMN
-from tests.unit.consumer.fakes import FakeMessage
+from scoring.decode import decode_batch
+from scoring.scorer import ModelInfo, Scorer, score_isolating_failures
+from tests.unit.scoring.fakes import FakeMessage
 
 REPO = Path(__file__).resolve().parents[3]
 DATASET = REPO / ".." / "shared" / "data" / "online_shoppers_intention.csv"

@@ -11,9 +11,9 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumer.errors import SettingsError
 from consumer.health import HealthServer, HealthState
 from consumer.metrics import METRIC_NAMES, ScorerMetrics
+from scoring.errors import SettingsError
 
 
 @pytest.fixture
@@ -69,7 +69,9 @@ def test_metrics_expose_every_documented_name(
     served: tuple[HealthState, str, ScorerMetrics],
 ) -> None:
     _, base, metrics = served
-    metrics.model_info.labels(role="primary", build_id="b", variant="full", git_sha="x").set(1)
+    metrics.runtime.model_info.labels(
+        role="primary", build_id="b", variant="full", git_sha="x"
+    ).set(1)
     metrics.consumer_lag.labels(topic="t", partition="0").set(3)
     status, body = get(base + "/metrics")
     assert status == 200

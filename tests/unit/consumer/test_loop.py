@@ -20,9 +20,10 @@ from consumer.health import HealthState
 from consumer.kafka import ClientEvents
 from consumer.loop import ScoringLoop
 from consumer.metrics import ScorerMetrics
-from consumer.scoring import ModelInfo, Scorer
 from consumer.settings import load_settings
-from tests.unit.consumer.fakes import Call, FakeConsumer, FakeMessage, FakeProducer, valid_event
+from scoring.scorer import ModelInfo, Scorer
+from tests.unit.consumer.fakes import Call, FakeConsumer, FakeProducer
+from tests.unit.scoring.fakes import FakeMessage, valid_event
 
 OUTPUT, DLQ = "session-scores", "sessions-dlq"
 
@@ -99,7 +100,7 @@ class Harness:
         timer = threading.Timer(at_most_s, self.stop.set)
         timer.start()
         try:
-            with _logged("consumer.scoring") as scoring_log:
+            with _logged("scoring.scorer") as scoring_log:
                 self.loop.run(self.stop)
         finally:
             timer.cancel()

@@ -10,9 +10,9 @@ import numpy as np
 import orjson
 
 from consumer.publish import output_records, reference_output_record
-from consumer.scoring import ModelInfo
 from contract.schema import SessionEvent
-from tests.unit.consumer.fakes import FakeMessage, valid_event
+from scoring.scorer import ModelInfo
+from tests.unit.scoring.fakes import FakeMessage, valid_event
 
 SCHEMA = json.loads(
     (Path(__file__).parents[3] / "consumer" / "output_record.schema.json").read_text()

@@ -10,26 +10,24 @@ import numpy as np
 import orjson
 import pytest
 
-from consumer.decode import Rejection
-from consumer.limits import (
+from consumer.publish import (
     DEAD_LETTER_BUDGET_BYTES,
     DEAD_LETTER_MARGIN_BYTES,
     DEAD_LETTER_MIN_BUDGET_BYTES,
-    LIBRDKAFKA_MESSAGE_MAX_BYTES,
-    MAX_KEY_BYTES,
-    dead_letter_budget,
-)
-from consumer.publish import (
     DLQ_MAX_PAYLOAD_BYTES,
+    LIBRDKAFKA_MESSAGE_MAX_BYTES,
     DeadLetter,
+    dead_letter_budget,
     dead_letter_headers,
     fit_dead_letter,
     headers_size,
     output_records,
 )
-from consumer.scoring import ModelInfo
 from contract.schema import CONTRACT_VERSION, SessionEvent
-from tests.unit.consumer.fakes import FakeMessage, valid_event
+from scoring.decode import Rejection
+from scoring.limits import MAX_KEY_BYTES
+from scoring.scorer import ModelInfo
+from tests.unit.scoring.fakes import FakeMessage, valid_event
 
 SCHEMA = json.loads(
     (Path(__file__).parents[3] / "consumer" / "output_record.schema.json").read_text()

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from consumer.__main__ import main as consumer_main
-from consumer.errors import SettingsError
-from consumer.framing import Framing
 from consumer.kafka import RESERVED_PROPERTIES, consumer_config, producer_config
-from consumer.limits import DEAD_LETTER_BUDGET_BYTES, DEAD_LETTER_MARGIN_BYTES
+from consumer.publish import DEAD_LETTER_BUDGET_BYTES, DEAD_LETTER_MARGIN_BYTES
 from consumer.settings import load_settings
+from scoring.errors import SettingsError
+from scoring.framing import Framing
 
 BASE = {"MODEL_URI": "/models/b1/best_model_full.joblib", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
 
@@ -146,7 +146,7 @@ def test_object_store_settings_from_files_and_standard_names(tmp_path: Path) -> 
         }
     )
     options = settings.object_store
-    assert options.attempts == 1  # consumer.fetch retries whole downloads itself
+    assert options.attempts == 1  # scoring.fetch retries whole downloads itself
     assert options.access_key_id == "AKID"
     assert options.secret_access_key == "s3-secret"
     assert options.endpoint_url == "http://s3:9000"  # the S3-specific name wins

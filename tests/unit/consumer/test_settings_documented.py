@@ -1,7 +1,9 @@
 """The README's "Consumer configuration" table and the code read the same variables.
 
 Both directions are derived from the code, so neither side can drift: a new setting without a
-row fails, and so does a row for a setting that no longer exists.
+row fails, and so does a row for a setting that no longer exists. The names come from the one
+mechanism every front door reads its settings with (``scoring.settings.environment_names`` of
+its settings class), so the runtime's shared settings are checked here too.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from consumer.settings import DEPRECATED_NAMES, environment_names
+from consumer.settings import Settings
 from consumer.spans import exporter_choice
 from contract.storage import S3Options
+from scoring.settings import DEPRECATED_NAMES, ModelSettings, environment_names
 
 README = Path(__file__).resolve().parents[3] / "README.md"
 CONVENTIONS = frozenset({"KAFKA_<PROPERTY>", "<NAME>_FILE"})
@@ -56,12 +59,12 @@ def read_by_the_tracing() -> set[str]:
 
 
 def test_every_variable_the_settings_read_is_documented() -> None:
-    missing = (environment_names() | CONVENTIONS) - documented_variables()
+    missing = (environment_names(Settings) | CONVENTIONS) - documented_variables()
     assert not missing, f"README.md, Consumer configuration: no row for {sorted(missing)}"
 
 
 def test_every_documented_variable_is_read() -> None:
-    known = environment_names() | CONVENTIONS | read_by_the_tracing()
+    known = environment_names(Settings) | CONVENTIONS | read_by_the_tracing()
     # KAFKA_<PROPERTY> rows that single out one property (KAFKA_MESSAGE_MAX_BYTES) are read by
     # the convention; the rest must be read by name.
     stale = {name for name in documented_variables() - known if not name.startswith("KAFKA_")}
@@ -74,6 +77,13 @@ def test_the_object_store_and_deprecated_names_are_among_them() -> None:
     S3Options.from_environ(environ)
     read = {name.removesuffix("_FILE") for name in environ.asked}
     assert read
-    assert read <= environment_names()
-    assert set(DEPRECATED_NAMES) <= environment_names()
-    assert set(DEPRECATED_NAMES.values()) <= environment_names()
+    assert read <= environment_names(Settings)
+    assert set(DEPRECATED_NAMES) <= environment_names(Settings)
+    assert set(DEPRECATED_NAMES.values()) <= environment_names(Settings)
+
+
+def test_the_runtime_settings_are_among_them() -> None:
+    """The consumer reads every variable of the runtime's shared settings, by the same name."""
+    shared = environment_names(ModelSettings)
+    assert {"MODEL_URI", "INPUT_MAX_MESSAGE_BYTES", "DRIFT_ENABLED", "LOG_LEVEL"} <= shared
+    assert shared <= environment_names(Settings)

@@ -10,9 +10,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from consumer.errors import SettingsError
 from consumer.spans import BatchTracing, configure_tracing, exporter_choice
-from tests.unit.consumer.fakes import FakeMessage
+from scoring.errors import SettingsError
+from tests.unit.scoring.fakes import FakeMessage
 
 TRACE_A = "4bf92f3577b34da6a3ce929d0e0e4736"
 TRACE_B = "0af7651916cd43dd8448eb211c80319c"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from consumer.errors import GateError
-from consumer.gates import manifest_beside
 from contract.manifest import MANIFEST_MAX_BYTES, MANIFEST_NAME, ManifestError, read_manifest
+from scoring.errors import GateError
+from scoring.gates import manifest_beside
 
 FIFTY_MB = 50 * 1000 * 1000
 

@@ -24,6 +24,10 @@ K8S_DIR = REPO_ROOT / "deploy" / "k8s"
 OVERLAYS_DIR = K8S_DIR / "overlays"
 CRD_SCHEMAS_DIR = Path(__file__).resolve().parent / "crd_schemas"
 KUSTOMIZE = REPO_ROOT / ".tools" / "bin" / "kustomize"
+# Object names (Deployment, Service, PodDisruptionBudget, ServiceMonitor) of the two workloads
+# an environment overlay deploys from one image: the Kafka consumer and the HTTP front door.
+SCORER = "shopper-intent-scorer"
+SERVE = "shopper-intent-serve"
 
 Manifest = dict[str, Any]
 
@@ -39,6 +43,7 @@ class Rendered:
         return [doc for doc in self.docs if doc["kind"] == kind]
 
     def one(self, kind: str, name_prefix: str = "") -> Manifest:
+        """The one object of `kind` whose name starts with `name_prefix` (SCORER, SERVE, ...)."""
         found = [
             doc for doc in self.of_kind(kind) if doc["metadata"]["name"].startswith(name_prefix)
         ]

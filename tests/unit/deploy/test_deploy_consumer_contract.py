@@ -13,19 +13,21 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from consumer.health import HealthServer, HealthState
-from consumer.settings import Settings, environment_names, load_settings
+from consumer.settings import Settings, load_settings
+from scoring.settings import environment_names
+from tests.unit.deploy.conftest import SCORER
 
 Rendered = Any  # conftest.Rendered
 RenderFn = Callable[[str], Rendered]
 
-FIELD_ENV_NAMES = environment_names()  # fields, the object store's AWS_*, deprecated names
+FIELD_ENV_NAMES = environment_names(Settings)  # fields, the object store's AWS_*, deprecated names
 REQUIRED_ENV_NAMES = {
     name.upper() for name, info in Settings.model_fields.items() if info.is_required()
 }
 
 
 def scorer_container(out: Rendered) -> dict[str, Any]:
-    containers: list[dict[str, Any]] = out.one("Deployment")["spec"]["template"]["spec"][
+    containers: list[dict[str, Any]] = out.one("Deployment", SCORER)["spec"]["template"]["spec"][
         "containers"
     ]
     assert len(containers) == 1
@@ -86,7 +88,7 @@ def settings_of(tmp_path: Path) -> Callable[[Rendered], Settings]:
 
 
 def secret_file_paths(out: Rendered) -> set[str]:
-    pod = out.one("Deployment")["spec"]["template"]["spec"]
+    pod = out.one("Deployment", SCORER)["spec"]["template"]["spec"]
     secret_volumes = {v["name"]: v["secret"] for v in pod["volumes"] if "secret" in v}
     paths = set()
     for mount in scorer_container(out)["volumeMounts"]:
@@ -115,15 +117,15 @@ def test_ports_match_metrics_port(
     settings = settings_of(out)
     ports = {p["name"]: p["containerPort"] for p in scorer_container(out)["ports"]}
     assert ports == {"metrics": settings.metrics_port}
-    service = out.one("Service")
+    service = out.one("Service", SCORER)
     (service_port,) = service["spec"]["ports"]
     assert service_port["targetPort"] in ("metrics", settings.metrics_port)
     assert service["spec"]["selector"].items() <= (
-        out.one("Deployment")["spec"]["template"]["metadata"]["labels"].items()
+        out.one("Deployment", SCORER)["spec"]["template"]["metadata"]["labels"].items()
     )
-    endpoints = out.one("ServiceMonitor")["spec"]["endpoints"]
+    endpoints = out.one("ServiceMonitor", SCORER)["spec"]["endpoints"]
     assert {e["port"] for e in endpoints} == {service_port["name"]}
-    monitor_selector = out.one("ServiceMonitor")["spec"]["selector"]["matchLabels"]
+    monitor_selector = out.one("ServiceMonitor", SCORER)["spec"]["selector"]["matchLabels"]
     assert monitor_selector.items() <= service["metadata"]["labels"].items()
 
 
@@ -132,7 +134,9 @@ def test_grace_period_outlasts_the_shutdown_bound(
 ) -> None:
     out = rendered(consumer_overlay)
     settings = settings_of(out)
-    grace = out.one("Deployment")["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
+    grace = out.one("Deployment", SCORER)["spec"]["template"]["spec"][
+        "terminationGracePeriodSeconds"
+    ]
     # Some margin for the process to exit after the bound: at least 5 s longer.
     assert grace >= settings.shutdown_timeout_s + 5
 
@@ -160,7 +164,9 @@ def test_probe_and_scrape_paths_are_served(
 ) -> None:
     out = rendered(consumer_overlay)
     container = scorer_container(out)
-    paths = {"/metrics"} | {e["path"] for e in out.one("ServiceMonitor")["spec"]["endpoints"]}
+    paths = {"/metrics"} | {
+        e["path"] for e in out.one("ServiceMonitor", SCORER)["spec"]["endpoints"]
+    }
     probes = [key for key in container if key.endswith("Probe")]
     assert {"livenessProbe", "readinessProbe"} <= set(probes)
     for probe in probes:

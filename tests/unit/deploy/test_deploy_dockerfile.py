@@ -89,7 +89,7 @@ def test_builder_installs_the_locked_dependencies_with_the_makefiles_uv() -> Non
         assert "--no-dev" in sync
 
 
-def test_runs_as_a_non_root_user_with_both_entry_points() -> None:
+def test_runs_as_a_non_root_user_with_every_entry_point() -> None:
     runtime = stages()[-1]
     users = [rest for keyword, rest in runtime if keyword == "USER"]
     assert users
@@ -102,8 +102,43 @@ def test_runs_as_a_non_root_user_with_both_entry_points() -> None:
     ]
     assert cmd == '["shopper-consumer"]'
     assert {"shopper-consumer", "shopper-train"} <= set(scripts)
+    # No ENTRYPOINT: a command (Kubernetes `command:`, `docker run IMAGE ...`) replaces the
+    # default whole, so `python -m serve` selects the front door.
+    assert not [rest for keyword, rest in runtime if keyword == "ENTRYPOINT"]
     (expose,) = [rest for keyword, rest in runtime if keyword == "EXPOSE"]
-    assert int(expose) == Settings.model_fields["metrics_port"].default
+    assert {int(port) for port in expose.split()} == {
+        Settings.model_fields["metrics_port"].default,
+        serve_port(),
+    }
+
+
+def serve_port() -> int:
+    """SERVE_PORT as deployed (deploy/k8s/base/serve.env)."""
+    env = (REPO_ROOT / "deploy" / "k8s" / "base" / "serve.env").read_text(encoding="utf-8")
+    (port,) = re.findall(r"^SERVE_PORT=(\d+)$", env, re.MULTILINE)
+    return int(port)
+
+
+def test_every_module_a_manifest_runs_is_in_the_image() -> None:
+    """`python -m <package>` in a manifest: the package is copied into the builder and packaged
+    by setuptools (the runtime image has the installed venv only)."""
+    manifests = (REPO_ROOT / "deploy" / "k8s").rglob("*.yaml")
+    modules = {
+        module
+        for path in manifests
+        for module in re.findall(
+            r'command:\s*\["python",\s*"-m",\s*"(\w+)"', path.read_text(encoding="utf-8")
+        )
+    }
+    assert "serve" in modules
+    copied = {rest.split()[0].rstrip("/") for keyword, rest in stages()[0] if keyword == "COPY"}
+    packaged = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"][
+        "setuptools"
+    ]["packages"]["find"]["include"]
+    for module in modules:
+        assert module in copied, f"the Dockerfile does not COPY {module}/"
+        assert f"{module}*" in packaged, f"pyproject does not package {module}"
+        assert (REPO_ROOT / module / "__main__.py").is_file(), module
 
 
 def test_build_context_holds_no_data_and_no_model() -> None:

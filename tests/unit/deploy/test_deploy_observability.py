@@ -23,6 +23,7 @@ from tests.observability import (
     substitute_grafana_variables,
     template_variable_queries,
 )
+from tests.unit.deploy.conftest import SCORER
 
 OPERATIONS_DOC = REPO_ROOT / "docs" / "operations.md"
 # Grafana template variables, replaced by values of the right shape before parsing.
@@ -102,7 +103,7 @@ def test_required_alerts_have_runbooks() -> None:
 
 
 def test_alert_job_label_is_the_scraped_service(rendered: RenderFn) -> None:
-    service_name = rendered("prod").one("Service")["metadata"]["name"]
+    service_name = rendered("prod").one("Service", SCORER)["metadata"]["name"]
     jobs = set()
     for rule in alert_rules():
         jobs |= {s.labels["job"] for s in selectors(rule["expr"]) if "job" in s.labels}

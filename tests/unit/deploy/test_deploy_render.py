@@ -13,6 +13,8 @@ import jsonschema
 import kubernetes_validate
 import pytest
 
+from tests.unit.deploy.conftest import SCORER, SERVE
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
 
@@ -75,7 +77,7 @@ def test_overlay_renders_and_validates(
 def test_validation_rejects_broken_objects(rendered: RenderFn, crd_schemas: Schemas) -> None:
     """The validators are not vacuous: a misspelt field and a bad duration are refused."""
     prod = rendered("prod")
-    deployment = copy.deepcopy(prod.one("Deployment"))
+    deployment = copy.deepcopy(prod.one("Deployment", SCORER))
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     container["livenessProbes"] = container.pop("livenessProbe")
     with pytest.raises(kubernetes_validate.ValidationError):
@@ -88,15 +90,12 @@ def test_validation_rejects_broken_objects(rendered: RenderFn, crd_schemas: Sche
 
 def test_consumer_overlay_has_every_part(consumer_overlay: str, rendered: RenderFn) -> None:
     out = rendered(consumer_overlay)
-    for kind in (
-        "Deployment",
-        "Service",
-        "PodDisruptionBudget",
-        "CronJob",
-        "ServiceMonitor",
-        "PrometheusRule",
-    ):
+    for kind in ("CronJob", "PrometheusRule"):
         assert out.of_kind(kind), f"{consumer_overlay} renders no {kind}"
+    for workload in (SCORER, SERVE):
+        for kind in ("Deployment", "Service", "PodDisruptionBudget", "ServiceMonitor"):
+            out.one(kind, workload)
+    out.one("HorizontalPodAutoscaler", SERVE)
     if model_uri_of(out).startswith("s3://"):
         # Builds and data live in the bucket: no volume at all, ReadWriteMany or other.
         assert not out.of_kind("PersistentVolumeClaim"), consumer_overlay
@@ -116,9 +115,9 @@ def test_consumer_overlay_has_every_part(consumer_overlay: str, rendered: Render
     if "keda" in consumer_overlay:
         assert (
             out.one("ScaledObject")["spec"]["scaleTargetRef"]["name"]
-            == (out.one("Deployment")["metadata"]["name"])
+            == (out.one("Deployment", SCORER)["metadata"]["name"])
         )
-        assert "replicas" not in out.one("Deployment")["spec"], "KEDA owns the replica count"
+        assert "replicas" not in out.one("Deployment", SCORER)["spec"], "KEDA owns the replicas"
 
 
 def test_train_overlay_holds_only_the_job(rendered: RenderFn) -> None:
@@ -129,7 +128,7 @@ def test_train_overlay_holds_only_the_job(rendered: RenderFn) -> None:
 
 def test_replicas_never_exceed_input_partitions(consumer_overlay: str, rendered: RenderFn) -> None:
     out = rendered(consumer_overlay)
-    deployment = out.one("Deployment")
+    deployment = out.one("Deployment", SCORER)
     partitions = int(
         deployment["metadata"]["annotations"]["shopper-intent.io/input-topic-partitions"]
     )
@@ -140,7 +139,7 @@ def test_replicas_never_exceed_input_partitions(consumer_overlay: str, rendered:
         spec = scaled["spec"]
         assert spec["minReplicaCount"] <= spec["maxReplicaCount"] <= partitions
         assert spec["triggers"][0]["metadata"]["allowIdleConsumers"] == "false"
-    pdb = out.one("PodDisruptionBudget")["spec"]
+    pdb = out.one("PodDisruptionBudget", SCORER)["spec"]
     assert pdb["selector"] == deployment["spec"]["selector"]
 
 
@@ -184,16 +183,20 @@ def test_training_job_equals_the_cronjob_pod(rendered: RenderFn, repo_root: Path
         assert container["command"][0] in scripts
         assert (
             container["image"]
-            == rendered(env).one("Deployment")["spec"]["template"]["spec"]["containers"][0]["image"]
+            == rendered(env).one("Deployment", SCORER)["spec"]["template"]["spec"]["containers"][0][
+                "image"
+            ]
         ), f"{env}: training and serving must run the same image"
 
 
+@pytest.mark.parametrize("workload", [SCORER, SERVE])
 def test_training_writes_where_the_consumer_reads(
-    consumer_overlay: str, rendered: RenderFn
+    consumer_overlay: str, workload: str, rendered: RenderFn
 ) -> None:
+    """Where training writes builds is where the consumer and the front door read MODEL_URI."""
     out = rendered(consumer_overlay)
     train_pod = out.one("CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    serve_pod = out.one("Deployment")["spec"]["template"]["spec"]
+    serve_pod = out.one("Deployment", workload)["spec"]["template"]["spec"]
 
     def claim_mounts(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
         claims = {
@@ -242,11 +245,16 @@ def _check_object_store(
     assert store_sources(train_pod) == store_sources(serve_pod)
     (store_map,) = store_sources(serve_pod)[0]
     assert any(cm["metadata"]["name"] == store_map for cm in out.of_kind("ConfigMap"))
-    cache = next(
+    sources = {
+        ref["configMapRef"]["name"]
+        for ref in serve_pod["containers"][0].get("envFrom", [])
+        if "configMapRef" in ref
+    }
+    (cache,) = [
         cm["data"]["MODEL_CACHE_DIR"]
         for cm in out.of_kind("ConfigMap")
-        if "MODEL_CACHE_DIR" in cm.get("data", {})
-    )
+        if cm["metadata"]["name"] in sources and "MODEL_CACHE_DIR" in cm.get("data", {})
+    ]
     mounts = {m["mountPath"]: m for m in serve_pod["containers"][0]["volumeMounts"]}
     volumes = {v["name"]: v for v in serve_pod["volumes"]}
     assert "emptyDir" in volumes[mounts[cache]["name"]]
@@ -264,8 +272,9 @@ def test_model_uri_is_set_in_exactly_one_place(consumer_overlay: str, rendered: 
     """Rolling back is one edit: one file per environment sets MODEL_URI, nothing overrides it."""
     out = rendered(consumer_overlay)
     model_uri_of(out)
-    container = out.one("Deployment")["spec"]["template"]["spec"]["containers"][0]
-    assert all(env["name"] != "MODEL_URI" for env in container.get("env", []))
+    for name in (SCORER, SERVE):
+        container = out.one("Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        assert all(env["name"] != "MODEL_URI" for env in container.get("env", []))
     sources = sorted(
         str(path.relative_to(K8S_DIR))
         for path in K8S_DIR.rglob("*")

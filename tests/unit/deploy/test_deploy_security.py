@@ -12,7 +12,7 @@ import jsonschema
 import pytest
 
 from contract.signing import load_trusted_keys
-from tests.unit.deploy.conftest import K8S_DIR, render
+from tests.unit.deploy.conftest import K8S_DIR, SCORER, SERVE, render
 
 Rendered = Any  # conftest.Rendered
 RenderFn = Callable[[str], Rendered]
@@ -88,14 +88,25 @@ def _mount_of(pod: dict[str, Any], path: str) -> tuple[dict[str, Any], str]:
     raise AssertionError(f"nothing is mounted at {path}")
 
 
+@pytest.mark.parametrize("workload", [SCORER, SERVE])
 @pytest.mark.parametrize("prod_overlay", ["prod", "prod-keda"])
 def test_prod_serves_only_builds_signed_by_a_trusted_key(
-    prod_overlay: str, rendered: RenderFn, tmp_path: Path
+    prod_overlay: str, workload: str, rendered: RenderFn, tmp_path: Path
 ) -> None:
+    """Both the consumer and the HTTP front door refuse unsigned builds in prod."""
     out = rendered(prod_overlay)
-    (config,) = [c for c in out.of_kind("ConfigMap") if "REQUIRE_SIGNED_MODEL" in c["data"]]
+    pod = out.one("Deployment", workload)["spec"]["template"]["spec"]
+    sources = {
+        ref["configMapRef"]["name"]
+        for ref in pod["containers"][0].get("envFrom", [])
+        if "configMapRef" in ref
+    }
+    (config,) = [
+        c
+        for c in out.of_kind("ConfigMap")
+        if c["metadata"]["name"] in sources and "REQUIRE_SIGNED_MODEL" in c["data"]
+    ]
     assert config["data"]["REQUIRE_SIGNED_MODEL"] == "true"
-    pod = out.one("Deployment")["spec"]["template"]["spec"]
     volume, key = _mount_of(pod, config["data"]["MODEL_TRUSTED_KEYS"])
     configs = {c["metadata"]["name"]: c["data"] for c in out.of_kind("ConfigMap")}
     keys_file = tmp_path / "trusted-keys.pem"

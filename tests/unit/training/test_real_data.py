@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 from sklearn.model_selection import train_test_split
 
-from consumer.drift import DriftSentinel, DriftSnapshot
-from consumer.fastpath import event_columns
 from contract.frame import dataset_row_to_event_dict, events_to_frame
 from contract.manifest import ArtifactEntry, read_manifest
 from contract.schema import SessionEvent
+from scoring.drift import DriftSentinel, DriftSnapshot
+from scoring.fastpath import event_columns
 from training.__main__ import main
 from training.data import deduplicate, load_sessions, split_features_label
 

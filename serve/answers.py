@@ -1,0 +1,139 @@
+"""What POST /v1/score answers: the runtime's batch (``scoring.batch``), translated to HTTP.
+
+A body's events (``serve.items``) become one batch for the runtime's ``score_batch``: every
+event decoded and validated by ``scoring.decode`` on its own bytes, the valid ones scored in
+one vectorised call. Each event is answered with what the consumer would publish for it: its
+probability, or the ``error.type``, ``error.field`` and reason its dead letter would carry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from contract.schema import CONTRACT_VERSION
+from scoring.batch import score_batch
+from scoring.decode import Rejection
+from scoring.framing import Framing
+from serve.items import Items, split_items
+from serve.metrics import ServeMetrics
+from serve.model import ServedModel
+
+SCORING_FAILED_REASON: Final = "the model could not score this event (the server logged why)"
+"""The reason sent for ``scoring_failed``: the exception's text stays in the server's log."""
+
+
+class RequestEvent:
+    """One event of a request, as the runtime's decoding reads a message (``MessageLike``):
+    the value is the event's bytes, there is no key, topic, offset or header."""
+
+    __slots__ = ("_value", "index")
+
+    def __init__(self, value: bytes, index: int) -> None:
+        self._value = value
+        self.index = index
+
+    def value(self) -> bytes:
+        return self._value
+
+    def key(self) -> None:
+        return None
+
+    def topic(self) -> None:
+        return None
+
+    def partition(self) -> None:
+        return None
+
+    def offset(self) -> None:
+        return None
+
+    def timestamp(self) -> tuple[int, int]:
+        return (0, 0)  # TIMESTAMP_NOT_AVAILABLE
+
+    def headers(self) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The status and JSON payload of one POST /v1/score answer."""
+
+    status: int
+    payload: dict[str, Any]
+
+
+def error_payload(error_type: str, field: str, reason: str) -> dict[str, Any]:
+    return {"error": {"type": error_type, "field": field, "reason": reason}}
+
+
+def score_body(
+    body: bytes,
+    model: ServedModel,
+    metrics: ServeMetrics,
+    max_events: int,
+    max_event_bytes: int,
+    framing: Framing,
+) -> Answer:
+    """Split, decode and score one body; a ``RequestRefused`` (raised) for a body refused whole.
+
+    Runs on a worker thread (``serve.work``), never on the event loop."""
+    items = split_items(body, max_events)
+    results = score_items(items, model, metrics, max_event_bytes, framing)
+    if items.is_list:
+        return Answer(200, {"results": results})
+    (result,) = results
+    error = result.get("error")
+    if error is None:
+        return Answer(200, result)
+    return Answer(500 if error["type"] == "scoring_failed" else 422, result)
+
+
+def score_items(
+    items: Items,
+    model: ServedModel,
+    metrics: ServeMetrics,
+    max_event_bytes: int,
+    framing: Framing,
+) -> list[dict[str, Any]]:
+    """One result per event, in order: the scored shape or ``{"error": {...}}``."""
+    messages = [RequestEvent(value, index) for index, value in enumerate(items.values)]
+    batch = score_batch(messages, model.scorer, max_event_bytes, framing)
+    runtime = metrics.runtime
+    runtime.observe_stage("decode", batch.decode_seconds)
+    runtime.observe_stage("score", batch.score_seconds)
+    runtime.count("scored", len(batch.events))
+    runtime.count("rejected", len(batch.rejections))
+    metrics.batch_size.observe(len(messages))
+    results: list[dict[str, Any]] = [{} for _ in messages]
+    info = model.scorer.info
+    threshold = info.threshold
+    for event, message, probability in zip(
+        batch.events, batch.scored, batch.probabilities.tolist(), strict=True
+    ):
+        result: dict[str, Any] = {
+            "session_id": event.session_id,
+            "probability": probability,
+        }
+        if threshold is not None:
+            result["label"] = probability >= threshold
+            result["threshold"] = threshold
+        result["model_build_id"] = info.build_id
+        result["model_variant"] = info.variant
+        result["contract_version"] = CONTRACT_VERSION
+        results[_index(message)] = result
+    for rejection in batch.rejections:
+        results[_index(rejection.message)] = _rejected(rejection)
+    model.observe(batch)
+    return results
+
+
+def _index(message: object) -> int:
+    assert isinstance(message, RequestEvent)
+    return message.index
+
+
+def _rejected(rejection: Rejection) -> dict[str, Any]:
+    if rejection.error_type == "scoring_failed":
+        return error_payload("scoring_failed", rejection.field, SCORING_FAILED_REASON)
+    return error_payload(rejection.error_type, rejection.field, rejection.reason)
