@@ -51,11 +51,14 @@ class SlowOffTheMainThread(BaseEstimator):  # type: ignore[misc]
     read, so the build passes them at full speed; the shadow scores on a thread of its own, where
     each batch then takes ``seconds`` longer (``3600``: a shadow that hangs). It sits where the
     scorer calls it: the fast path does not know this estimator, so it calls ``predict_proba``.
+    With ``thread_prefix`` it sleeps only on threads so named (serve loads its build off the main
+    thread, and scores on ``serve-score-<n>`` threads).
     """
 
-    def __init__(self, estimator: Any, seconds: float) -> None:
+    def __init__(self, estimator: Any, seconds: float, thread_prefix: str | None = None) -> None:
         self.estimator = estimator
         self.seconds = seconds
+        self.thread_prefix = thread_prefix
 
     @property
     def classes_(self) -> Any:
@@ -68,15 +71,21 @@ class SlowOffTheMainThread(BaseEstimator):  # type: ignore[misc]
         return True
 
     def predict_proba(self, matrix: Any) -> Any:
-        if threading.current_thread() is not threading.main_thread():
+        thread = threading.current_thread()
+        if self.thread_prefix is None:
+            slow = thread is not threading.main_thread()
+        else:
+            slow = thread.name.startswith(self.thread_prefix)
+        if slow:
             time.sleep(self.seconds)
         return self.estimator.predict_proba(matrix)
 
 
-def slow_pipeline(pipeline: Pipeline, seconds: float) -> Pipeline:
-    """``pipeline`` whose final estimator sleeps ``seconds`` per call off the main thread."""
+def slow_pipeline(pipeline: Pipeline, seconds: float, thread_prefix: str | None = None) -> Pipeline:
+    """``pipeline`` whose final estimator sleeps ``seconds`` per call off the main thread (or on
+    threads named ``thread_prefix...``)."""
     *steps, (name, estimator) = pipeline.steps
-    return Pipeline([*steps, (name, SlowOffTheMainThread(estimator, seconds))])
+    return Pipeline([*steps, (name, SlowOffTheMainThread(estimator, seconds, thread_prefix))])
 
 
 def copy_build(build: Path, destination: Path) -> Path:

@@ -9,50 +9,20 @@ pickle loads there.
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
-from typing import Any
 
 import joblib
-from sklearn.base import BaseEstimator
-from sklearn.pipeline import Pipeline
 
 from serve.work import THREAD_PREFIX
-from tests.integration.consumer.doctored import copy_build, replace_artifact
+from tests.integration.consumer.doctored import copy_build, replace_artifact, slow_pipeline
 
 ARTIFACT = "best_model_full.joblib"
-
-
-class SlowWhenServing(BaseEstimator):  # type: ignore[misc]
-    """A fitted estimator that sleeps ``seconds`` per call on serve's scoring threads."""
-
-    def __init__(self, estimator: Any, seconds: float) -> None:
-        self.estimator = estimator
-        self.seconds = seconds
-
-    @property
-    def classes_(self) -> Any:
-        return self.estimator.classes_
-
-    def fit(self, *args: Any, **kwargs: Any) -> SlowWhenServing:
-        raise NotImplementedError("wraps an estimator fitted already")
-
-    def __sklearn_is_fitted__(self) -> bool:
-        return True
-
-    def predict_proba(self, matrix: Any) -> Any:
-        if threading.current_thread().name.startswith(THREAD_PREFIX):
-            time.sleep(self.seconds)
-        return self.estimator.predict_proba(matrix)
 
 
 def slow_build(model_build: Path, destination: Path, seconds: float) -> Path:
     """A copy of ``model_build`` whose full artifact sleeps ``seconds`` per scored request
     (its manifest's sha256 updated: it passes every gate); returns the artifact's path."""
     build = copy_build(model_build, destination)
-    pipeline: Pipeline = joblib.load(model_build / ARTIFACT)
-    *steps, (name, estimator) = pipeline.steps
-    slow = Pipeline([*steps, (name, SlowWhenServing(estimator, seconds))])
+    slow = slow_pipeline(joblib.load(model_build / ARTIFACT), seconds, THREAD_PREFIX)
     replace_artifact(build, ARTIFACT, slow, update_manifest=True)
     return build / ARTIFACT
