@@ -34,6 +34,7 @@ from contract.frame import FRAME_DTYPES, event_columns, events_to_frame
 from contract.samples import edge_events
 from contract.schema import SessionEvent
 from scoring.errors import ScoringError
+from scoring.forest import ForestPredictor
 
 logger = logging.getLogger(__name__)
 
@@ -133,7 +134,7 @@ class _Scaler:
 
 
 @dataclass(frozen=True)
-class _XGBoostPredictor:
+class XGBoostPredictor:
     """`XGBClassifier.predict_proba(X)[:, 1]` for a binary:logistic model, minus its wrapper.
 
     `XGBClassifier.predict_proba` calls `Booster.inplace_predict` with the same iteration range
@@ -145,7 +146,7 @@ class _XGBoostPredictor:
     missing: float
 
     @classmethod
-    def of(cls, estimator: Any) -> _XGBoostPredictor | None:
+    def of(cls, estimator: Any) -> XGBoostPredictor | None:
         kind = type(estimator)
         if kind.__name__ != "XGBClassifier" or not kind.__module__.startswith("xgboost"):
             return None
@@ -169,6 +170,11 @@ class _XGBoostPredictor:
             validate_features=False,  # a bare matrix has no names; the layout is verified
         )
         return np.asarray(probabilities, dtype=np.float64).reshape(-1)
+
+
+def _array_predictor(estimator: Any) -> XGBoostPredictor | ForestPredictor | None:
+    """The estimator's positive-class probability without its per-call wrapper, if known."""
+    return XGBoostPredictor.of(estimator) or ForestPredictor.of(estimator)
 
 
 class FastPipeline:
@@ -205,12 +211,12 @@ class FastPipeline:
             else:
                 raise NotCompilable("encode", f"{name}: {type(transformer).__name__}")
         self.estimator = steps["model"]
-        self._xgboost = _XGBoostPredictor.of(self.estimator)
+        self.predictor = _array_predictor(self.estimator)
         self._calibrate: Callable[[FloatArray], FloatArray] | None = None
         if type(self.estimator) is CalibratedClassifier:
-            # The calibrated build: its inner XGBoost model, then its own calibration map.
-            self._xgboost = _XGBoostPredictor.of(self.estimator.estimator_)
-            if self._xgboost is not None:
+            # The calibrated build: its inner model as arrays, then its own calibration map.
+            self.predictor = _array_predictor(self.estimator.estimator_)
+            if self.predictor is not None:
                 self._calibrate = self.estimator.calibrate
 
     def transform(self, raw: Mapping[str, Any]) -> FloatArray:
@@ -237,8 +243,8 @@ class FastPipeline:
         return self.proba_of_matrix(self.transform(raw))
 
     def proba_of_matrix(self, matrix: FloatArray) -> FloatArray:
-        if self._xgboost is not None:
-            scores = self._xgboost.predict(matrix)
+        if self.predictor is not None:
+            scores = self.predictor.predict(matrix)
             return scores if self._calibrate is None else self._calibrate(scores)
         with warnings.catch_warnings():
             # The estimator was fitted on a frame with names; the matrix has the same columns.

@@ -12,12 +12,19 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from xgboost import XGBClassifier
 
-from contract.calibration import CalibratedClassifier
+from contract.calibration import CalibratedClassifier, Method
 from contract.frame import event_columns, events_to_frame
 from contract.pipeline import Variant, build_pipeline
 from contract.samples import edge_events
 from contract.schema import FEATURE_COLUMNS
-from scoring.fastpath import FastPipeline, NotCompilable, compile_verified, verify
+from scoring.fastpath import (
+    FastPipeline,
+    NotCompilable,
+    XGBoostPredictor,
+    compile_verified,
+    verify,
+)
+from scoring.forest import ForestPredictor
 from scoring.scorer import ModelInfo, Scorer
 from training.synthetic import generate_sessions
 
@@ -125,8 +132,9 @@ def test_xgboost_is_scored_by_its_booster_within_its_best_iteration(
     expected = pipeline.predict_proba(frame)[:, 1]
     assert not np.array_equal(expected, all_rounds)  # the range changes the scores
     compiled, _ = compile_verified(pipeline, fresh_events[:300])
-    assert compiled._xgboost is not None  # the booster's inplace_predict, not the wrapper
-    assert compiled._xgboost.iteration_range == (0, 3)
+    # The booster's inplace_predict, not the wrapper.
+    assert isinstance(compiled.predictor, XGBoostPredictor)
+    assert compiled.predictor.iteration_range == (0, 3)
     np.testing.assert_array_equal(compiled.predict_proba(event_columns(fresh_events)), expected)
 
 
@@ -137,7 +145,7 @@ def test_xgboost_other_objectives_use_the_estimator(fresh_events: list[Any]) -> 
     )
     pipeline = build_pipeline(estimator, "full").fit(data[list(FEATURE_COLUMNS)], data["Revenue"])
     compiled = FastPipeline(pipeline)
-    assert compiled._xgboost is None
+    assert compiled.predictor is None
     expected = pipeline.predict_proba(events_to_frame(fresh_events[:100]))[:, 1]
     np.testing.assert_array_equal(
         compiled.predict_proba(event_columns(fresh_events[:100])), expected
@@ -145,18 +153,23 @@ def test_xgboost_other_objectives_use_the_estimator(fresh_events: list[Any]) -> 
 
 
 @pytest.mark.parametrize("method", ["sigmoid", "isotonic"])
-def test_a_calibrated_xgboost_build_is_scored_by_its_booster_then_its_map(
-    method: str, fresh_events: list[Any]
+@pytest.mark.parametrize(
+    ("inner", "predictor"),
+    [
+        (XGBClassifier(n_estimators=8, max_depth=3, n_jobs=1, random_state=0), XGBoostPredictor),
+        (RandomForestClassifier(n_estimators=12, max_depth=5, random_state=0), ForestPredictor),
+    ],
+    ids=["xgboost", "random_forest"],
+)
+def test_a_calibrated_build_is_scored_by_its_inner_model_as_arrays_then_its_map(
+    method: Method, inner: Any, predictor: type[Any], fresh_events: list[Any]
 ) -> None:
     data = generate_sessions(800, seed=3)
-    model = CalibratedClassifier(
-        XGBClassifier(n_estimators=8, max_depth=3, n_jobs=1, random_state=0),
-        method=method,  # type: ignore[arg-type]
-        cv=3,
-    )
+    model = CalibratedClassifier(inner, method=method, cv=3)
     pipeline = build_pipeline(model, "full").fit(data[list(FEATURE_COLUMNS)], data["Revenue"])
     compiled, _ = compile_verified(pipeline, fresh_events[:300])
-    assert compiled._xgboost is not None  # the inner booster, not the wrapper's predict_proba
+    # The inner model as arrays, not the wrapper's predict_proba.
+    assert isinstance(compiled.predictor, predictor)
     expected = pipeline.predict_proba(events_to_frame(fresh_events))[:, 1]
     np.testing.assert_allclose(
         compiled.predict_proba(event_columns(fresh_events)), expected, rtol=0, atol=1e-12
