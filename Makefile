@@ -12,6 +12,10 @@ DATA ?= ../shared/data/online_shoppers_intention.csv
 REGISTRY ?= registry
 N_ITER ?= 20
 PYTEST_ARGS ?=
+# pytest-xdist workers for the suite: its integration tests wait on brokers and processes much
+# of the time, so more workers than cores pay (tests/conftest.py: one broker per run anyway).
+TEST_WORKERS ?= 3
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 KUSTOMIZE_VERSION := 5.7.1
 KUSTOMIZE := $(TOOLS)/bin/kustomize
 PROMETHEUS_BIN := /usr/bin/prometheus
@@ -63,13 +67,13 @@ lint: install ## ruff and mypy
 	$(VENV)/bin/mypy
 
 test: install prometheus lint ## the whole suite: lint, unit, integration (starts and stops its own Kafka broker)
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) $(PYTEST_ARGS)
 
 test-unit: install prometheus ## unit tests only (no broker)
-	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) tests/unit $(PYTEST_ARGS)
 
 test-integration: install prometheus ## integration tests only (real broker)
-	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+	$(PY) -m pytest $(PYTEST_PARALLEL) tests/integration $(PYTEST_ARGS)
 
 train: install ## train both variants on the shared dataset into $(REGISTRY)/
 	$(PY) -m training --data $(DATA) --out $(REGISTRY) --n-iter $(N_ITER)

@@ -211,14 +211,25 @@ class LocalBroker:
         grace_s: int = 30,
     ) -> None:
         """SIGTERM (SIGKILL after `grace_s`) or SIGKILL at once; remove the data unless kept."""
-        args = ["--grace", str(grace_s)]
-        if signal == "KILL":
-            args.append("--kill")
-        if keep_data:
-            args.append("--keep-data")
+        args = self.stop_command(signal, keep_data=keep_data, grace_s=grace_s)[4:]
         proc = self._run("stop", *args, timeout_s=grace_s + 60)
         if proc.returncode != 0:
             raise BrokerError("stop", self.name, proc.returncode, proc.stdout + proc.stderr)
+
+    def stop_command(
+        self,
+        signal: Literal["TERM", "KILL"] = "TERM",
+        *,
+        keep_data: bool = False,
+        grace_s: int = 30,
+    ) -> list[str]:
+        """The kafka.sh command line of ``stop`` (another process may run it)."""
+        command = [str(self.script), "stop", "--name", self.name, "--grace", str(grace_s)]
+        if signal == "KILL":
+            command.append("--kill")
+        if keep_data:
+            command.append("--keep-data")
+        return command
 
     def restart(self, signal: Literal["TERM", "KILL"] = "TERM") -> str:
         """Stop with `signal`, keep the data and start again on the same ports."""

@@ -20,15 +20,19 @@ import re
 import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from tests.builds import train_tiny_build
 from tests.integration.prometheus import PrometheusServer
+from tests.session_servers import SessionServers, Started
 
 from .broker import (
     INSTALL_HINT,
+    SASL_PASSWORD,
+    SASL_USERNAME,
     BrokerError,
     BrokerPrerequisiteError,
     GroupFactory,
@@ -79,10 +83,10 @@ def _wait_for_metadata(bootstrap: str, what: str, timeout_s: float = 30.0) -> No
     pytest.fail(problem, pytrace=False)
 
 
-def _start_local(name: str, *, sasl: bool = False, tls_acl: bool = False) -> LocalBroker:
-    broker = LocalBroker(
-        unique_broker_name(name), sasl=sasl, tls_acl=tls_acl, owner_pid=os.getpid()
-    )
+def _start_local(
+    name: str, owner_pid: int, *, sasl: bool = False, tls_acl: bool = False
+) -> LocalBroker:
+    broker = LocalBroker(unique_broker_name(name), sasl=sasl, tls_acl=tls_acl, owner_pid=owner_pid)
     try:
         broker.start()
     except BrokerPrerequisiteError as exc:
@@ -94,8 +98,18 @@ def _start_local(name: str, *, sasl: bool = False, tls_acl: bool = False) -> Loc
     pytest.fail(problem, pytrace=False)
 
 
+def _started_broker(broker: LocalBroker, **value: Any) -> Started:
+    return Started(value, stop_command=broker.stop_command(grace_s=10))
+
+
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
+def session_servers(request: pytest.FixtureRequest) -> SessionServers:
+    """Where the run's shared servers are recorded (see ``tests.session_servers``)."""
+    return SessionServers.of(request.config)
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(session_servers: SessionServers) -> Iterator[str]:
     """Bootstrap address of the session's Kafka cluster (see the module docstring)."""
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
     if external:
@@ -108,8 +122,21 @@ def kafka_bootstrap() -> Iterator[str]:
             f"KAFKA_TEST_BROKER must be auto, local or docker, got {choice!r}", pytrace=False
         )
     if choice == "docker" or (choice == "auto" and _docker_engine_answers()):
-        from testcontainers.community.kafka import KafkaContainer
+        yield from _testcontainers_kafka(session_servers)
+        return
 
+    def start(owner_pid: int) -> Started:
+        broker = _start_local("pytest", owner_pid)
+        return _started_broker(broker, bootstrap=broker.bootstrap)
+
+    with session_servers.once("kafka", start) as value:
+        yield value["bootstrap"]
+
+
+def _testcontainers_kafka(session_servers: SessionServers) -> Iterator[str]:
+    from testcontainers.community.kafka import KafkaContainer
+
+    def start(owner_pid: int) -> Started:
         container = (
             KafkaContainer(TESTCONTAINERS_IMAGE)
             .with_kraft()
@@ -117,19 +144,19 @@ def kafka_bootstrap() -> Iterator[str]:
             .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
             .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
         )
-        with container:
-            yield container.get_bootstrap_server()
-        return
-    broker = _start_local("pytest", sasl=False)
-    try:
-        assert broker.bootstrap is not None
-        yield broker.bootstrap
-    finally:
-        broker.stop()
+        container.start()
+        docker_id = container.get_wrapped_container().id
+        return Started(
+            {"bootstrap": container.get_bootstrap_server()},
+            stop_command=["docker", "rm", "--force", docker_id],
+        )
+
+    with session_servers.once("kafka", start) as value:
+        yield value["bootstrap"]
 
 
 @pytest.fixture(scope="session")
-def kafka_sasl() -> Iterator[SaslCluster]:
+def kafka_sasl(session_servers: SessionServers) -> Iterator[SaslCluster]:
     """A SASL_PLAINTEXT listener with a known user, for the consumer's security settings."""
     external = os.environ.get("KAFKA_SASL_BOOTSTRAP_SERVERS", "").strip()
     if external:
@@ -143,21 +170,29 @@ def kafka_sasl() -> Iterator[SaslCluster]:
             mechanism=os.environ.get("KAFKA_SASL_MECHANISM", "PLAIN"),
         )
         return
-    broker = _start_local("pytest-sasl", sasl=True)
-    try:
-        yield broker.sasl_cluster()
-    finally:
-        broker.stop()
+
+    def start(owner_pid: int) -> Started:
+        broker = _start_local("pytest-sasl", owner_pid, sasl=True)
+        return _started_broker(broker, bootstrap=broker.sasl_cluster().bootstrap)
+
+    with session_servers.once("kafka-sasl", start) as value:
+        yield SaslCluster(value["bootstrap"], SASL_USERNAME, SASL_PASSWORD)
 
 
 @pytest.fixture(scope="session")
-def kafka_secure() -> Iterator[SecureCluster]:
+def kafka_secure(session_servers: SessionServers) -> Iterator[SecureCluster]:
     """One SASL_SSL + SCRAM-SHA-512 listener with ACLs for the session (`kafka.sh --tls --acl`)."""
-    broker = _start_local("pytest-tls", tls_acl=True)
-    try:
-        yield broker.secure_cluster()
-    finally:
-        broker.stop()
+
+    def start(owner_pid: int) -> Started:
+        broker = _start_local("pytest-tls", owner_pid, tls_acl=True)
+        cluster = broker.secure_cluster()
+        return _started_broker(
+            broker, name=broker.name, bootstrap=cluster.bootstrap, ca_file=str(cluster.ca_file)
+        )
+
+    with session_servers.once("kafka-secure", start) as value:
+        broker = LocalBroker(value["name"], tls_acl=True)
+        yield SecureCluster(broker, value["bootstrap"], Path(value["ca_file"]))
 
 
 @pytest.fixture(scope="session")
@@ -204,48 +239,62 @@ def group_factory(request: pytest.FixtureRequest) -> GroupFactory:
 
 
 @pytest.fixture(scope="session")
-def model_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One real build (both variants) trained on generated sessions, shared by the session.
+def model_build(
+    session_servers: SessionServers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """One real build (both variants) trained on generated sessions, shared by the run.
 
     It lives here, not in one subfolder's conftest, so that every integration suite (consumer,
     faults) shares one training run: a fixture re-exported by another conftest would train twice.
     """
-    return train_tiny_build(tmp_path_factory.mktemp("registry") / "builds")
+
+    def start(owner_pid: int) -> Started:
+        build = train_tiny_build(tmp_path_factory.mktemp("registry") / "builds")
+        return Started({"build": str(build)})
+
+    with session_servers.once("model-build", start) as value:
+        yield Path(value["build"])
 
 
 @pytest.fixture(scope="session")
-def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
-    """One real Prometheus server for the session (Debian's package: `make prometheus`).
+def prometheus(
+    session_servers: SessionServers, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[PrometheusServer]:
+    """One real Prometheus server for the run (Debian's package: `make prometheus`).
 
     Each test points it at its consumers with ``prometheus.scrape(targets, namespace=...)``
     and selects its own series by that unique namespace label.
     """
-    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"))
-    try:
-        server.start()
-    except (AssertionError, RuntimeError) as exc:
-        problem = f"No Prometheus server for the observability tests: {exc}"
-    else:
+
+    def start(owner_pid: int) -> Started:
+        server = PrometheusServer(tmp_path_factory.mktemp("prometheus"))
         try:
-            yield server
-        finally:
-            server.stop()
-        return
-    pytest.fail(problem, pytrace=False)
+            server.start()
+        except (AssertionError, RuntimeError) as exc:
+            pytest.fail(f"No Prometheus server for the observability tests: {exc}", pytrace=False)
+        assert server.process is not None
+        value = {"workdir": str(server.workdir), "port": server.port}
+        return Started(value, stop_pid=server.process.pid)
+
+    with session_servers.once("prometheus", start) as value:
+        yield PrometheusServer.attach(Path(value["workdir"]), int(value["port"]))
 
 
 @pytest.fixture(scope="session")
-def s3_server() -> Iterator[LocalS3]:
-    """One real S3 API server (S3Proxy from `deploy/local/s3.sh`) for the whole session."""
-    server = LocalS3(f"pytest-s3-{uuid.uuid4().hex[:8]}", owner_pid=os.getpid())
-    try:
-        server.start()
-    except RuntimeError as exc:
-        pytest.fail(f"The local S3 server did not start: {exc}\n{INSTALL_HINT}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+def s3_server(session_servers: SessionServers) -> Iterator[LocalS3]:
+    """One real S3 API server (S3Proxy from `deploy/local/s3.sh`) for the whole run."""
+
+    def start(owner_pid: int) -> Started:
+        server = LocalS3(f"pytest-s3-{uuid.uuid4().hex[:8]}", owner_pid=owner_pid)
+        try:
+            server.start()
+        except RuntimeError as exc:
+            pytest.fail(f"The local S3 server did not start: {exc}\n{INSTALL_HINT}", pytrace=False)
+        value = {"name": server.name, "settings": server.settings}
+        return Started(value, stop_command=server.stop_command())
+
+    with session_servers.once("s3", start) as value:
+        yield LocalS3(value["name"], settings=dict(value["settings"]))
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """A real Prometheus server for the tests: Debian's ``/usr/bin/prometheus`` on a free port.
 
-One server per test session (the ``prometheus`` fixture). It scrapes every second the targets a
-test hands to ``scrape()``: a file_sd file the server watches, so targets change without a
-restart. Queries go through the HTTP API, and an error answer is an exception naming the query.
+One server per test run (the ``prometheus`` fixture; xdist workers attach to the one server with
+``PrometheusServer.attach``). It scrapes every second the targets a test hands to ``scrape()``:
+one file_sd file per label set, which the server watches, so targets change without a restart
+and tests running at the same time in other workers never overwrite each other's. Queries go
+through the HTTP API, and an error answer is an exception naming the query.
 
     prometheus.scrape(["127.0.0.1:9400"], namespace="it-abc", pod="scorer-0")
     prometheus.wait_for("sum(scorer_ready{namespace='it-abc'}) == 1")
@@ -12,6 +14,7 @@ restart. Queries go through the HTTP API, and an error answer is an exception na
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import time
 import urllib.error
@@ -39,17 +42,20 @@ class PrometheusQueryError(RuntimeError):
 class PrometheusServer:
     """``prometheus`` with its config, data and log in ``workdir``."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
         self.workdir = workdir
-        self.port = free_port()
+        self.port = free_port() if port is None else port
         self.url = f"http://127.0.0.1:{self.port}"
-        self.targets_file = workdir / "targets.json"
         self.log_path = workdir / "prometheus.log"
         self.process: subprocess.Popen[bytes] | None = None
 
+    @classmethod
+    def attach(cls, workdir: Path, port: int) -> PrometheusServer:
+        """The server another process started in ``workdir`` on ``port``."""
+        return cls(workdir, port)
+
     def start(self, timeout_s: float = 60) -> PrometheusServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._write_targets([])
         config = self.workdir / "prometheus.yml"
         config.write_text(
             json.dumps(  # JSON is YAML
@@ -64,7 +70,10 @@ class PrometheusServer:
                             "scrape_interval": SCRAPE_INTERVAL,
                             "scrape_timeout": SCRAPE_INTERVAL,
                             "file_sd_configs": [
-                                {"files": [str(self.targets_file)], "refresh_interval": "1s"}
+                                {
+                                    "files": [str(self.workdir / "targets-*.json")],
+                                    "refresh_interval": "1s",
+                                }
                             ],
                         }
                     ],
@@ -112,13 +121,18 @@ class PrometheusServer:
                 self.process.wait(30)
 
     def scrape(self, targets: list[str], **labels: str) -> None:
-        """Scrape exactly ``targets`` (``host:port``) from now on, with these target labels."""
-        self._write_targets([{"targets": targets, "labels": labels}] if targets else [])
-
-    def _write_targets(self, groups: list[dict[str, Any]]) -> None:
-        partial = self.targets_file.with_suffix(".tmp")
-        partial.write_text(json.dumps(groups), encoding="utf-8")
-        partial.replace(self.targets_file)  # atomic: the server never reads half a file
+        """Scrape exactly ``targets`` (``host:port``) with these target labels from now on; an
+        empty list stops scraping that label set."""
+        name = re.sub(
+            r"[^A-Za-z0-9_.=-]", "_", "-".join(f"{k}={v}" for k, v in sorted(labels.items()))
+        )
+        path = self.workdir / f"targets-{name}.json"
+        partial = path.with_suffix(".tmp")
+        partial.write_text(
+            json.dumps([{"targets": targets, "labels": labels}] if targets else []),
+            encoding="utf-8",
+        )
+        partial.replace(path)  # atomic: the server never reads half a file
 
     def api(self, path: str, params: dict[str, str]) -> Any:
         url = f"{self.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"

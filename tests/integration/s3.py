@@ -53,7 +53,11 @@ class LocalS3:
         return lines[-1]
 
     def stop(self, keep_data: bool = False) -> None:
-        self._run("stop", "--name", self.name, *(["--keep-data"] if keep_data else []))
+        self._run(*self.stop_command(keep_data)[1:])
+
+    def stop_command(self, keep_data: bool = False) -> list[str]:
+        """The s3.sh command line of ``stop`` (another process may run it)."""
+        return [str(S3_SH), "stop", "--name", self.name, *(["--keep-data"] if keep_data else [])]
 
     @property
     def endpoint(self) -> str:
