@@ -182,13 +182,15 @@ def test_partitions_added_while_running_are_read_and_their_lag_exported(
     start_consumer: ConsumerFactory,
 ) -> None:
     topics = topics_factory(partitions=PARTITIONS)
-    consumer = start_consumer(topics)  # the default metadata refresh: no setting for the test
+    # A short metadata refresh, so the test need not wait out the default 30 s (whose value
+    # tests/unit/consumer/test_kafka.py checks): found by the refresh, whatever its interval.
+    consumer = start_consumer(topics, KAFKA_TOPIC_METADATA_REFRESH_INTERVAL_MS="2000")
     consumer.wait_ready()
     admin.create_partitions([NewPartitions(topics.input, 4)])[topics.input].result(30)
     wait_for_topic(admin, topics.input, 4)
     late = _produce_ids(kafka_bootstrap, topics.input, "late", 400)  # keyed over 4 partitions
-    # Read within the metadata refresh the consumer sets (30 s) and a rebalance.
-    records = read_topic(kafka_bootstrap, topics.output, len(late), timeout_s=75, idle_s=1.0)
+    # Read within a metadata refresh and a rebalance.
+    records = read_topic(kafka_bootstrap, topics.output, len(late), timeout_s=60, idle_s=1.0)
     assert late <= {str(r.json()["session_id"]) for r in records}
     assert {2, 3} <= {int(r.json()["source"]["partition"]) for r in records}
     metrics = _exported_lag(consumer, partitions=4)

@@ -60,3 +60,18 @@ def test_wrong_credentials_and_untrusted_certificates_are_fatal_and_say_what_to_
     )
     assert fatal_client_error(KafkaError(KafkaError._TRANSPORT, "connection refused")) is None
     assert fatal_client_error(KafkaError(KafkaError._FENCED, "fenced", fatal=True)) is not None
+
+
+def test_new_partitions_are_looked_for_every_30_s_unless_set() -> None:
+    from consumer.kafka import consumer_config
+    from consumer.settings import load_settings
+
+    base = {"MODEL_URI": "file:///models/m.joblib", "KAFKA_BOOTSTRAP_SERVERS": "localhost:9092"}
+
+    def refresh(environ: dict[str, str]) -> object:
+        config = consumer_config(load_settings(environ), print, print)
+        return config["topic.metadata.refresh.interval.ms"]
+
+    # librdkafka's own default is 5 minutes: partitions added to the input would wait that long.
+    assert refresh(base) == 30_000
+    assert refresh({**base, "KAFKA_TOPIC_METADATA_REFRESH_INTERVAL_MS": "2000"}) == "2000"
