@@ -10,10 +10,11 @@ Two servers, each in its own process on 127.0.0.1, one after the other:
 - ``baseline``: ``python -m benchmarks.http_baseline``, the endpoint the seed's plan would
   produce (one-row DataFrame, ``predict_proba`` per request), on uvicorn as well.
 
-The client is httpx's ``AsyncClient`` in this process (keep-alive connections, one per concurrent
-request). Closed loop: C workers each send a request, wait for its answer, send the next, for
-``--http-seconds`` after a warm-up; requests/s = answers in the window / its length, latency =
-send to answer. Open loop: single-event requests sent at a fixed rate whatever the answers
+The client is ``benchmarks.http_client`` in this process (h11 over asyncio streams, keep-alive
+connections, one per concurrent request; httpx's client cost more CPU per request than the
+server it measured). Closed loop: C workers each send a request, wait for its answer, send the
+next, for ``--http-seconds`` after a warm-up; requests/s = answers in the window / its length,
+latency = send to answer. Open loop: single-event requests sent at a fixed rate whatever the answers
 (up to 64 connections); latency = from when the request was due to its answer, so a server that
 falls behind shows it in its tail instead of slowing the client down. Every request must answer
 200; anything else is counted as an error. Server CPU is the process's user+system time (psutil)
@@ -39,11 +40,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
 import numpy as np
 import orjson
 import psutil
 
+from benchmarks.http_client import NoAnswerError, Pool
 from benchmarks.replay import free_port
 from benchmarks.results import machine, model_summary
 from benchmarks.workload import generate_payloads
@@ -56,7 +57,6 @@ DEFAULT_BATCH = 100
 DEFAULT_RATE = 500
 OPEN_LOOP_CONNECTIONS = 64
 DISTINCT_EVENTS = 4000
-JSON = {"content-type": "application/json"}
 CLIENT_TIMEOUT_S = 120.0  # the baseline at concurrency 64 queues for seconds; count, never hang
 # The goals on the 2-core development machine (issue 22).
 GOAL_P99_MS = 10.0
@@ -207,15 +207,15 @@ class Window:
     unanswered: int = 0  # still in flight when the run was given up
 
 
-async def _post(client: httpx.AsyncClient, body: bytes) -> int:
+async def _post(pool: Pool, body: bytes) -> int:
     """The answer's status; 0 when none came (connection refused or reset, timed out)."""
     try:
-        response = await client.post("/v1/score", content=body, headers=JSON)
-        await response.aread()
-    except httpx.HTTPError as exc:
+        async with asyncio.timeout(CLIENT_TIMEOUT_S), pool.connection() as connection:
+            answer = await connection.post("/v1/score", body)
+    except (NoAnswerError, OSError, TimeoutError) as exc:
         logger.warning("no answer: %r", exc)
         return 0
-    return response.status_code
+    return answer.status
 
 
 def drain_s(seconds: float) -> float:
@@ -240,8 +240,8 @@ async def closed_loop(
 ) -> tuple[Window, float]:
     """`concurrency` workers, each one request at a time; returns the window and its length."""
     window = Window()
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=CLIENT_TIMEOUT_S) as client:
+    pool = Pool(url, concurrency)
+    try:
         started = time.perf_counter()
         measure_from, stop_at = started + warmup_s, started + warmup_s + seconds
 
@@ -251,7 +251,7 @@ async def closed_loop(
                 sent_at = time.perf_counter()
                 if sent_at >= stop_at:
                     return
-                status = await _post(client, bodies[i % len(bodies)])
+                status = await _post(pool, bodies[i % len(bodies)])
                 done_at = time.perf_counter()
                 window.sent += 1
                 i += concurrency
@@ -261,6 +261,8 @@ async def closed_loop(
 
         workers = [asyncio.create_task(worker(k)) for k in range(concurrency)]
         await _finish(workers, window, stop_at + drain_s(seconds) - time.perf_counter())
+    finally:
+        await pool.close()
     return window, seconds
 
 
@@ -270,21 +272,16 @@ async def open_loop(
     """Requests due every 1/rate s, sent when due (or as soon as one of the connections is
     free); latency from when due."""
     window = Window()
-    limits = httpx.Limits(
-        max_connections=OPEN_LOOP_CONNECTIONS, max_keepalive_connections=OPEN_LOOP_CONNECTIONS
-    )
     total = int((warmup_s + seconds) * rate)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=CLIENT_TIMEOUT_S) as client:
+    # Requests due while every connection is busy wait for one in the pool (cheap); their
+    # latency still runs from when they were due.
+    pool = Pool(url, OPEN_LOOP_CONNECTIONS)
+    try:
         started = time.perf_counter()
         tasks: list[asyncio.Task[None]] = []
 
-        # Requests due while every connection is busy wait here (cheap), not in httpx's pool
-        # (whose cost grows with its waiters); their latency still runs from when they were due.
-        connections = asyncio.Semaphore(OPEN_LOOP_CONNECTIONS)
-
         async def one(i: int, due: float) -> None:
-            async with connections:
-                status = await _post(client, bodies[i % len(bodies)])
+            status = await _post(pool, bodies[i % len(bodies)])
             done_at = time.perf_counter()
             window.sent += 1
             if due - started >= warmup_s:
@@ -299,6 +296,8 @@ async def open_loop(
             tasks.append(asyncio.create_task(one(i, due)))
         elapsed = time.perf_counter() - started - warmup_s
         await _finish(tasks, window, drain_s(seconds))
+    finally:
+        await pool.close()
     return window, elapsed
 
 
@@ -400,7 +399,6 @@ def bodies_of(n_events: int, batch: int) -> tuple[list[bytes], list[bytes]]:
 
 
 def run(opts: HttpOptions, command: str) -> HttpResults:
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request otherwise
     started = time.monotonic()
     results = HttpResults(
         started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
