@@ -90,9 +90,8 @@ def test_more_work_than_serve_max_concurrency_is_503_at_once(
     thread.start()
     try:
         wait_until(lambda: blocked.calls)
-        started = time.monotonic()
+        # Answered while the first request's work is still blocked: refused, not queued.
         second = served.client.post("/v1/score", content=EVENT, headers=JSON)
-        assert time.monotonic() - started < 1.0, "refused at once, not queued"
         assert second.status_code == 503
         assert second.json()["error"]["type"] == "overloaded"
         assert second.headers["retry-after"] == "1"
@@ -101,7 +100,8 @@ def test_more_work_than_serve_max_concurrency_is_503_at_once(
         blocked.release.set()
         thread.join(30)
     assert first[0].status_code == 200
-    assert served.metric("serve_requests_in_flight") == 0
+    # The worker gives the slot back just after handing over the answer.
+    wait_until(lambda: served.metric("serve_requests_in_flight") == 0)
     assert served.client.post("/v1/score", content=EVENT, headers=JSON).status_code == 200
 
 
@@ -112,14 +112,15 @@ def test_a_request_not_answered_within_serve_timeout_ms_is_503_and_keeps_its_slo
     abandoned work counts against SERVE_MAX_CONCURRENCY instead of piling up."""
     blocked = CountingPipeline(pipeline)
     blocked.release.clear()
-    served = serve_app(model=served_model(blocked), serve_max_concurrency=1, serve_timeout_ms=200)
+    served = serve_app(model=served_model(blocked), serve_max_concurrency=1, serve_timeout_ms=1000)
     started = time.monotonic()
     response = served.client.post("/v1/score", content=EVENT, headers=JSON)
     elapsed = time.monotonic() - started
     assert response.status_code == 503
     assert response.json()["error"]["type"] == "timeout"
     assert response.headers["retry-after"] == "1"
-    assert 0.15 < elapsed < 2.0
+    assert elapsed >= 0.99  # given up at its deadline, not before (never unbounded: the work
+    # stays blocked until the test releases it, so only the deadline can answer it)
     assert served.slots.taken == 1
     busy = served.client.post("/v1/score", content=EVENT, headers=JSON)
     assert busy.json()["error"]["type"] == "overloaded"
