@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 from prometheus_client import CollectorRegistry
+from pydantic import TypeAdapter
 
 from benchmarks.measure import REPO
 from benchmarks.workload import generate_payloads
@@ -26,6 +27,7 @@ from consumer.metrics import ScorerMetrics
 from consumer.publish import output_records, rfc3339_now
 from contract.frame import event_columns
 from contract.manifest import read_manifest
+from contract.schema import SessionEvent
 from scoring.decode import decode_batch
 from scoring.drift import DriftSentinel
 from scoring.gates import load_checked_model
@@ -70,7 +72,9 @@ class StageCost:
     stage: str
     microseconds_per_event: float
     counted: bool = True
-    """False for a part of another stage (inside `Scorer.score`): not added to the total."""
+    """False for a part of another stage (inside `Scorer.score`) or a measurement beside the
+    path: not added to the total."""
+    note: str = ""
 
 
 def _best_per_event(run: Callable[[], Any], events: int, repeat: int) -> float:
@@ -101,8 +105,17 @@ def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[S
 
         return run
 
+    values = [[m.value() for m in batch] for batch in batches]
     stages: list[tuple[str, Callable[[int], Any]]] = [
         ("decode + validate (decode_batch)", lambda i: decode_batch(batches[i], 1_048_576)),
+        (
+            ASIDE + "pydantic-core alone, one call per message (model_validate_json)",
+            lambda i: [SessionEvent.model_validate_json(v) for v in values[i]],
+        ),
+        (
+            ASIDE + "pydantic-core alone, one call per batch (a JSON array, list[SessionEvent])",
+            lambda i: _BATCH_OF_EVENTS.validate_json(b"[" + b",".join(values[i]) + b"]"),
+        ),
         (PART + "events -> columns (event_columns)", lambda i: event_columns(decoded[i].events)),
     ]
     if compiled is not None:
@@ -146,22 +159,31 @@ def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[S
         )
     return [
         StageCost(
-            name.removeprefix(PART),
+            name.removeprefix(PART).removeprefix(ASIDE),
             _best_per_event(each(step), events, repeat),
-            counted=not name.startswith(PART),
+            counted=not name.startswith((PART, ASIDE)),
+            note="part of the score"
+            if name.startswith(PART)
+            else "for comparison, not on the path"
+            if name.startswith(ASIDE)
+            else "",
         )
         for name, step in stages
     ]
 
 
-PART = "  part: "
+PART = "part: "
 """Marks a stage that is part of the whole score (shown, not added to the total)."""
+ASIDE = "aside: "
+"""Marks a measurement beside the path (what validation alone costs, and the batch-shaped
+alternative issue 25 proposed): shown, not added to the total."""
+_BATCH_OF_EVENTS: Final = TypeAdapter(list[SessionEvent])
 
 
 def table(costs: Sequence[StageCost]) -> str:
     lines = ["| stage | CPU µs / event |", "|---|---:|"]
     for cost in costs:
-        name = cost.stage if cost.counted else f"(part of the score) {cost.stage}"
+        name = f"({cost.note}) {cost.stage}" if cost.note else cost.stage
         lines.append(f"| {name} | {cost.microseconds_per_event:.2f} |")
     return "\n".join(lines)
 
