@@ -29,12 +29,13 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import adversarial, http_bench
+from benchmarks import adversarial, http_bench, stages
 from benchmarks.measure import REPO
 from benchmarks.results import (
     DEFAULT_BATCH_SIZES,
     DEFAULT_EVENTS,
     DEFAULT_RATES,
+    PASSTHROUGH,
     Options,
     Results,
     machine,
@@ -46,13 +47,13 @@ from benchmarks.results import (
 from benchmarks.runs import (
     Topics,
     find_or_train_model,
-    latency_run,
+    latency_pairs,
     memory_run,
     shadow_comparison,
     throughput_run,
 )
 from benchmarks.slow_shadow import slow_shadow_comparison
-from benchmarks.workload import generate_payloads, prefill
+from benchmarks.workload import generate_payloads, prefill, warm_up_idempotence
 
 logger = logging.getLogger("benchmarks")
 
@@ -156,6 +157,7 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
     t = time.monotonic()
     prefill(opts.bootstrap, input_topic, payloads)
     logger.info("pre-filled %s in %.1fs", input_topic, time.monotonic() - t)
+    warm_up_idempotence(opts.bootstrap, topics.create("warm-up", 1))
 
     if opts.shadow == "slow":
         slow_shadow_comparison(opts, topics, input_topic, payloads, results)
@@ -166,9 +168,7 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
         results.seconds_total = round(time.monotonic() - started, 1)
         return results
     results.throughput.append(
-        throughput_run(
-            opts, topics, input_topic, "ceiling", "benchmarks.passthrough", 1000, opts.events
-        )
+        throughput_run(opts, topics, input_topic, "ceiling", PASSTHROUGH, 1000, opts.events)
     )
     results.throughput.append(
         throughput_run(
@@ -200,10 +200,11 @@ def run(opts: Options, argv: Sequence[str]) -> Results:
         )
     if opts.shadow == "also":
         shadow_comparison(opts, topics, input_topic, results, baseline_done=True)
-    for rate in opts.rates:
-        results.latency.append(latency_run(opts, topics, payloads, rate))
+    latency_pairs(opts, topics, payloads, results)
     if opts.memory_events:
         results.memory = memory_run(opts, topics, payloads)
+    logger.info("stages: CPU per event of each stage of the consumer, in process")
+    results.stages = stages.measure(opts.model_uri, 20_000, 1000, repeat=3 if opts.quick else 5)
     logger.info("adversarial decode: CPU per message of hostile input, in process")
     results.adversarial_decode = adversarial.measure(opts.model_uri, repeat=3 if opts.quick else 5)
     summarise(results)

@@ -22,7 +22,14 @@ def main() -> int:
 
     def turn(consumer: Consumer, producer: Producer, errors: DeliveryErrors) -> None:
         producer.poll(0)
-        messages = records_only(consumer.consume(settings.batch_max_messages, wait_s))
+        # A batch is what has arrived, as in the consumer's loop (`ScoringLoop._next_batch`):
+        # wait for a first message, then take what is already fetched. `consume(n, wait)`
+        # would hold every batch until n arrived or the wait ran out (~65 ms p50 at 2,000/s).
+        first = consumer.poll(wait_s)
+        if first is None:
+            return
+        more = settings.batch_max_messages - 1
+        messages = records_only([first, *(consumer.consume(more, 0) if more else [])])
         if not messages:
             return
         for message in messages:

@@ -13,6 +13,9 @@ import orjson
 
 from benchmarks import adversarial
 from benchmarks.adversarial import KindCost
+from benchmarks.stages import StageCost
+from benchmarks.stages import table as stages_table
+from benchmarks.stages import total as stages_total
 
 logger = logging.getLogger("benchmarks")
 
@@ -21,6 +24,9 @@ DEFAULT_BATCH_SIZES = (100, 500, 1000, 5000)
 DEFAULT_RATES = (2000, 20_000)
 PARTITIONS = 3
 MB = 1024 * 1024
+PASSTHROUGH = "benchmarks.passthrough"
+FLOOR_PREFIX = "passthrough-latency-"
+"""Names of the passthrough's latency runs (the floor the consumer's are compared with)."""
 
 
 @dataclass
@@ -90,6 +96,8 @@ class Results:
     latency: list[Latency] = field(default_factory=list)
     memory: Memory | None = None
     adversarial_decode: list[KindCost] = field(default_factory=list)
+    stages: list[StageCost] = field(default_factory=list)
+    """CPU per event of each of the consumer's stages, in process (benchmarks.stages)."""
     ratios: dict[str, float] = field(default_factory=dict)
     targets: dict[str, Any] = field(default_factory=dict)
     seconds_total: float = 0.0
@@ -148,7 +156,12 @@ def summarise(results: Results) -> None:
     if best is not None and naive is not None:
         for run in shipped:
             results.ratios[f"{run.name}/naive"] = round(run.events_per_s / naive.events_per_s, 1)
-    p99 = {lat.offered_per_s: lat.p99_ms for lat in results.latency if "shadow" not in lat.name}
+    p99 = {lat.offered_per_s: lat.p99_ms for lat in results.latency if _plain(lat.name)}
+    floor_p99 = {
+        lat.offered_per_s: lat.p99_ms
+        for lat in results.latency
+        if lat.name.startswith(FLOOR_PREFIX)
+    }
     memory = results.memory
     at_1000, eos = by_name.get("consumer-1000"), by_name.get("consumer-exactly-once-1000")
     drift_off = by_name.get("consumer-drift-off-1000")
@@ -179,6 +192,50 @@ def summarise(results: Results) -> None:
             memory.growth <= 0.10 if memory is not None else None
         ),
     }
+    # Issue 25's goals: each a ratio or a difference to the passthrough in this very run.
+    if at_1000 is not None and ceiling is not None:
+        above = (at_1000.cpu_s_per_1000 - ceiling.cpu_s_per_1000) * 1000
+        results.ratios["consumer-1000 CPU us/event above the passthrough"] = round(above, 2)
+        if results.stages:
+            rest = at_1000.cpu_s_per_1000 * 1000 - stages_total(results.stages)
+            results.ratios["consumer-1000 CPU us/event outside the in-process stages"] = round(
+                rest, 2
+            )
+    if eos is not None and at_1000 is not None:
+        results.ratios["exactly_once/at_least_once"] = round(
+            eos.events_per_s / at_1000.events_per_s, 3
+        )
+    for rate, floor in floor_p99.items():
+        if rate in p99:
+            results.ratios[f"p99 at {rate}/s above the passthrough ms"] = round(
+                p99[rate] - floor, 1
+            )
+    results.targets.update(
+        {
+            "consumer-1000 / ceiling >= 0.8": _verdict(
+                at_1000.events_per_s / ceiling.events_per_s >= 0.8 if at_1000 and ceiling else None
+            ),
+            "CPU per event <= the passthrough's + 3 us (batch 1000)": _verdict(
+                at_1000.cpu_s_per_1000 - ceiling.cpu_s_per_1000 <= 0.003
+                if at_1000 and ceiling
+                else None
+            ),
+            "exactly_once / at_least_once >= 0.7": _verdict(
+                eos.events_per_s / at_1000.events_per_s >= 0.7 if eos and at_1000 else None
+            ),
+            **{
+                f"p99 at {rate}/s <= the passthrough's + 10 ms": _verdict(
+                    p99[rate] - floor_p99[rate] <= 10 if rate in p99 and rate in floor_p99 else None
+                )
+                for rate in sorted(p99)
+            },
+        }
+    )
+
+
+def _plain(name: str) -> bool:
+    """A latency run of the consumer as shipped (not the passthrough's, not a shadow's)."""
+    return "shadow" not in name and not name.startswith(FLOOR_PREFIX)
 
 
 def _run_name(name: str) -> str:
@@ -224,6 +281,19 @@ def table(results: Results) -> str:
             f"{m.rss_at_end_mb:,.0f} MB after {m.events:,} ({m.growth:+.1%}); "
             f"peak {m.peak_rss_mb:,.0f} MB; {m.events_per_s:,.0f} events/s.",
         ]
+    if results.stages:
+        by_name = {run.name: run for run in results.throughput}
+        lines += [
+            "",
+            "CPU per event of each stage (in process, `benchmarks.stages`), then the whole",
+        ]
+        lines += ["processes through the broker (user + system):", ""]
+        lines += [stages_table(results.stages)]
+        lines.append(f"| in-process stages in all | {stages_total(results.stages):.2f} |")
+        for name in ("consumer-1000", "ceiling"):
+            if name in by_name:
+                cpu = by_name[name].cpu_s_per_1000 * 1000
+                lines.append(f"| {name}, whole process through the broker | {cpu:.2f} |")
     if results.adversarial_decode:
         lines += ["", "Adversarial decode (in process, CPU per message):"]
         lines += [adversarial.table(results.adversarial_decode)]

@@ -7,15 +7,26 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections import defaultdict, deque
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 
 from benchmarks.measure import REPO, BenchmarkError, ServiceProcess, Watermarks, peak_rss_bytes
-from benchmarks.replay import read_topic
-from benchmarks.results import MB, PARTITIONS, Latency, Memory, Options, Results, Throughput
+from benchmarks.replay import Record, read_topic
+from benchmarks.results import (
+    FLOOR_PREFIX,
+    MB,
+    PARTITIONS,
+    PASSTHROUGH,
+    Latency,
+    Memory,
+    Options,
+    Results,
+    Throughput,
+)
 from benchmarks.workload import Payload, offer_steadily, prefill
 
 logger = logging.getLogger("benchmarks")
@@ -139,37 +150,35 @@ def latency_run(
     payloads: Sequence[Payload],
     rate: int,
     name: str | None = None,
-    **settings: str,
+    module: str = "consumer",
+    seconds: float | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Latency:
-    """p50/p95/p99 end to end at ``rate`` offered events/s; ``settings``: extra variables."""
+    """p50/p95/p99 end to end at ``rate`` offered events/s through ``module`` (the consumer,
+    or ``benchmarks.passthrough`` for the floor), for ``seconds`` (default: the options');
+    ``settings``: extra variables."""
     name = name or f"latency-{rate}"
     input_topic = topics.create(f"{name}-in")
     wait = opts.latency_batch_wait_ms  # None: the consumer's defaults, as shipped
     extra = {} if wait is None else {"BATCH_MAX_WAIT_MS": str(wait)}
-    env = settings_env(opts, topics, input_topic, name, 1000, **extra, **settings)
+    env = settings_env(opts, topics, input_topic, name, 1000, **extra, **(settings or {}))
     # The broker stamps each output when it appends it: the acknowledgement time, per record.
     output = env["OUTPUT_TOPIC"] = topics.create(
         f"{name}-out-append", config={"message.timestamp.type": "LogAppendTime"}
     )
-    process = ServiceProcess("consumer", env, opts.work / f"{name}.log").start()
+    process = ServiceProcess(module, env, opts.work / f"{name}.log").start()
     outputs = Watermarks(topics.bootstrap, output, PARTITIONS)
     try:
         process.wait_consuming()
-        sent = offer_steadily(topics.bootstrap, input_topic, payloads, rate, opts.latency_seconds)
+        duration_s = seconds or opts.latency_seconds
+        sent = offer_steadily(topics.bootstrap, input_topic, payloads, rate, duration_s)
         process.wait_outputs(outputs, sent, timeout_s=120)
     finally:
         outputs.close()
         process.stop()
     inputs = read_topic(topics.bootstrap, input_topic, sent, idle_s=0.5)
-    produced_at = {(r.partition, r.offset): r.timestamp_ms for r in inputs}
-    first = min(produced_at.values())
-    warm_up_ms = 1000 if opts.latency_seconds > 3 else 0
-    latencies = []
-    for record in read_topic(topics.bootstrap, output, sent, idle_s=0.5):
-        source = record.json()["source"]
-        start = produced_at[(source["partition"], source["offset"])]
-        if start - first >= warm_up_ms:  # the first second warms caches and the group up
-            latencies.append(record.timestamp_ms - start)
+    outputs_read = read_topic(topics.bootstrap, output, sent, idle_s=0.5)
+    latencies = per_record_latencies(inputs, outputs_read, 1000 if duration_s > 3 else 0)
     values = np.array(latencies, dtype=np.float64)
     result = Latency(
         offered_per_s=rate,
@@ -184,6 +193,56 @@ def latency_run(
     )
     logger.info("%s", result)
     return result
+
+
+def latency_pairs(
+    opts: Options, topics: Topics, payloads: Sequence[Payload], results: Results
+) -> None:
+    """At each offered rate, the passthrough (the floor) and then the consumer, back to back.
+
+    First an unmeasured warm-up: a fresh broker on this machine took seconds to keep up with
+    the first paced load it ever got (its JIT warming up: p50 0.8-6 s at 2,000 events/s in the
+    first run of a process, 8-14 ms in the next, for the passthrough as for the consumer), and
+    that first run used to be the consumer's at 2,000/s."""
+    if not opts.rates:
+        return
+    logger.info("latency warm-up (not measured): the passthrough at %d/s", opts.rates[0])
+    latency_run(
+        opts,
+        topics,
+        payloads,
+        opts.rates[0],
+        "latency-warm-up",
+        PASSTHROUGH,
+        min(6.0, opts.latency_seconds),
+    )
+    for rate in opts.rates:
+        results.latency.append(
+            latency_run(opts, topics, payloads, rate, f"{FLOOR_PREFIX}{rate}", PASSTHROUGH)
+        )
+        results.latency.append(latency_run(opts, topics, payloads, rate))
+
+
+def per_record_latencies(
+    inputs: Sequence[Record], outputs: Sequence[Record], warm_up_ms: int
+) -> list[int]:
+    """Output append time minus input create time, per record, after the first `warm_up_ms`.
+
+    An output is matched to its input by key and order: the n-th output with a key is the
+    n-th input with it (one key is one input partition, read in order, and one output
+    partition, written in order by the idempotent producer). That holds for the consumer and
+    for the passthrough, whose outputs are the input bytes and carry no source position.
+    """
+    produced: dict[bytes | None, deque[int]] = defaultdict(deque)
+    for record in sorted(inputs, key=lambda r: (r.partition, r.offset)):
+        produced[record.key].append(record.timestamp_ms)
+    first = min(r.timestamp_ms for r in inputs)
+    latencies = []
+    for record in sorted(outputs, key=lambda r: (r.partition, r.offset)):
+        start = produced[record.key].popleft()
+        if start - first >= warm_up_ms:  # the first second warms caches and the group up
+            latencies.append(record.timestamp_ms - start)
+    return latencies
 
 
 def memory_run(opts: Options, topics: Topics, payloads: Sequence[Payload]) -> Memory:

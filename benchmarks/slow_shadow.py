@@ -80,7 +80,9 @@ def slow_shadow_comparison(
     )
     rate = opts.rates[0]
     plain = latency_run(opts, topics, payloads, rate)
-    with_shadow = latency_run(opts, topics, payloads, rate, f"slow-shadow-latency-{rate}", **shadow)
+    with_shadow = latency_run(
+        opts, topics, payloads, rate, f"slow-shadow-latency-{rate}", settings=shadow
+    )
     results.latency += [plain, with_shadow]
     logger.info(
         "slow shadow at %d/s: batches %s",

@@ -18,16 +18,20 @@ from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry
+from pydantic import TypeAdapter
 
 from benchmarks.measure import REPO
 from benchmarks.workload import generate_payloads
+from consumer.inflight import PendingBatch
+from consumer.metrics import ScorerMetrics
 from consumer.publish import output_records, rfc3339_now
 from contract.frame import event_columns
 from contract.manifest import read_manifest
+from contract.schema import SessionEvent
 from scoring.decode import decode_batch
 from scoring.drift import DriftSentinel
 from scoring.gates import load_checked_model
-from scoring.metrics import RuntimeMetrics
+from scoring.metrics import RuntimeMetrics, observe_all
 from scoring.settings import ModelSettings
 
 logger = logging.getLogger("benchmarks.stages")
@@ -57,7 +61,7 @@ class Message:
         return self._offset
 
     def timestamp(self) -> tuple[int, int]:
-        return (1, 0)
+        return (1, 1_796_000_000_000 + self._offset)  # CreateTime, in ms
 
     def headers(self) -> None:
         return None
@@ -67,6 +71,10 @@ class Message:
 class StageCost:
     stage: str
     microseconds_per_event: float
+    counted: bool = True
+    """False for a part of another stage (inside `Scorer.score`) or a measurement beside the
+    path: not added to the total."""
+    note: str = ""
 
 
 def _best_per_event(run: Callable[[], Any], events: int, repeat: int) -> float:
@@ -97,16 +105,31 @@ def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[S
 
         return run
 
+    values = [[m.value() for m in batch] for batch in batches]
+    batch_of_events = TypeAdapter(list[SessionEvent])
     stages: list[tuple[str, Callable[[int], Any]]] = [
         ("decode + validate (decode_batch)", lambda i: decode_batch(batches[i], 1_048_576)),
-        ("events -> columns (event_columns)", lambda i: event_columns(decoded[i].events)),
+        (
+            ASIDE + "pydantic-core alone, one call per message (model_validate_json)",
+            lambda i: [SessionEvent.model_validate_json(v) for v in values[i]],
+        ),
+        (
+            ASIDE + "pydantic-core alone, one call per batch (a JSON array, list[SessionEvent])",
+            lambda i: batch_of_events.validate_json(b"[" + b",".join(values[i]) + b"]"),
+        ),
+        (PART + "events -> columns (event_columns)", lambda i: event_columns(decoded[i].events)),
     ]
     if compiled is not None:
         matrices = [compiled.transform(c) for c in columns]
         stages += [
-            ("clean -> engineer -> encode (compiled)", lambda i: compiled.transform(columns[i])),
-            ("estimator (compiled path)", lambda i: compiled.proba_of_matrix(matrices[i])),
+            (
+                PART + "clean -> engineer -> encode (compiled)",
+                lambda i: compiled.transform(columns[i]),
+            ),
+            (PART + "estimator (compiled path)", lambda i: compiled.proba_of_matrix(matrices[i])),
         ]
+    latency = ScorerMetrics.create(CollectorRegistry()).end_to_end_latency
+    stamps = [np.asarray([m.timestamp()[1] for m in batch], dtype=np.float64) for batch in batches]
     stages += [
         ("whole score (Scorer.score)", lambda i: scorer.score(decoded[i].events)),
         (
@@ -114,6 +137,14 @@ def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[S
             lambda i: output_records(
                 decoded[i].events, decoded[i].messages, probabilities[i], scorer.info, scored_at
             ),
+        ),
+        (
+            "batch bookkeeping (PendingBatch: offsets, timestamps)",
+            lambda i: PendingBatch(batches[i], decoded[i].messages, len(decoded[i].messages)),
+        ),
+        (
+            "end-to-end latency histogram (observe_all)",
+            lambda i: observe_all(latency, np.maximum(0.0, stamps[i][-1] + 20 - stamps[i]) / 1000),
         ),
     ]
     path = ModelSettings.model_construct(model_uri=model_uri).model_path
@@ -127,7 +158,39 @@ def measure(model_uri: str, events: int, batch_size: int, repeat: int) -> list[S
                 lambda i: sentinel.observe(columns[i], probabilities[i]),
             )
         )
-    return [StageCost(name, _best_per_event(each(step), events, repeat)) for name, step in stages]
+    return [
+        StageCost(
+            name.removeprefix(PART).removeprefix(ASIDE),
+            _best_per_event(each(step), events, repeat),
+            counted=not name.startswith((PART, ASIDE)),
+            note="part of the score"
+            if name.startswith(PART)
+            else "for comparison, not on the path"
+            if name.startswith(ASIDE)
+            else "",
+        )
+        for name, step in stages
+    ]
+
+
+PART = "part: "
+"""Marks a stage that is part of the whole score (shown, not added to the total)."""
+ASIDE = "aside: "
+"""Marks a measurement beside the path (what validation alone costs, and the batch-shaped
+alternative issue 25 proposed): shown, not added to the total."""
+
+
+def table(costs: Sequence[StageCost]) -> str:
+    lines = ["| stage | CPU µs / event |", "|---|---:|"]
+    for cost in costs:
+        name = f"({cost.note}) {cost.stage}" if cost.note else cost.stage
+        lines.append(f"| {name} | {cost.microseconds_per_event:.2f} |")
+    return "\n".join(lines)
+
+
+def total(costs: Sequence[StageCost]) -> float:
+    """CPU µs per event of the stages that are not part of another."""
+    return sum(cost.microseconds_per_event for cost in costs if cost.counted)
 
 
 def default_model_uri(parser: argparse.ArgumentParser, registry: Path = REPO / "registry") -> str:
@@ -150,9 +213,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     model_uri = args.model_uri or default_model_uri(parser, args.registry)
     costs = measure(model_uri, args.events, args.batch_size, args.repeat)
     print(f"model: {model_uri}\nevents: {args.events:,} in batches of {args.batch_size:,}")
-    print("| stage | CPU µs / event |\n|---|---:|")
-    for cost in costs:
-        print(f"| {cost.stage} | {cost.microseconds_per_event:.2f} |")
+    print(table(costs))
+    print(f"| in-process stages in all | {total(costs):.2f} |")
     print(f"(numpy {np.__version__}; fastest of {args.repeat} passes)")
     return 0
 

@@ -57,6 +57,7 @@ class Publisher:
         self._output_topic = output_topic
         self._dlq_topic = dlq_topic
         self._dead_letter_budget = dead_letter_budget_bytes
+        self._on_queue_full = metrics.producer_queue_full.inc
 
     def publish(
         self, result: BatchResult, batch: PendingBatch, written: Collection[Position] = ()
@@ -65,16 +66,16 @@ class Publisher:
         report going to `batch`; records whose input position is in `written` were acknowledged
         by an earlier attempt and are not produced again. Raises PublishError (retry the batch).
         """
+        topic, delivered = self._output_topic, batch.delivered
         for index, (record, message) in enumerate(zip(result.records, result.scored, strict=True)):
             if written and position_of(message) in written:
                 batch.settled(index)
             elif not self._produce(
-                self._output_topic,
+                topic,
                 record,
                 message.key(),
-                trace_headers(message.headers()) or None,
-                batch,
-                index,
+                trace_headers(message.headers()),
+                partial(delivered, index),
             ):
                 reason = f"the output record ({len(record)} bytes) was refused by the producer"
                 self._dead_letter(
@@ -90,7 +91,11 @@ class Publisher:
     def _dead_letter(self, rejection: Rejection, batch: PendingBatch, index: int) -> None:
         letter = fit_dead_letter(rejection, self._dead_letter_budget)
         if not self._produce(
-            self._dlq_topic, letter.value, letter.key, letter.headers, batch, index
+            self._dlq_topic,
+            letter.value,
+            letter.key,
+            letter.headers,
+            partial(batch.delivered, index),
         ):
             topic, partition, offset = position_of(rejection.message)
             logger.error(
@@ -110,20 +115,13 @@ class Publisher:
         value: bytes,
         key: bytes | None,
         headers: Any,
-        batch: PendingBatch,
-        index: int,
+        on_delivery: Callable[..., None],
     ) -> bool:
-        """Produce one record; False when the producer refused the record itself."""
-        on_delivery: Callable[..., None] = partial(batch.delivered, index)
+        """Produce one record with its delivery report going to `on_delivery`; False when the
+        producer refused the record itself."""
         try:
             produce_when_room(
-                self._producer,
-                topic,
-                value,
-                key,
-                headers,
-                self._metrics.producer_queue_full.inc,
-                on_delivery,
+                self._producer, topic, value, key, headers, self._on_queue_full, on_delivery
             )
         except KafkaException as exc:
             error: KafkaError = exc.args[0]

@@ -14,6 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 from confluent_kafka import KafkaError, TopicPartition
 
 from scoring.decode import MessageLike
@@ -65,14 +67,26 @@ class PendingBatch:
         self.size = len(messages)
         self.scored = scored
         self.rejected = len(records) - scored
-        self.timestamps_ms = [m.timestamp()[1] for m in messages if m.timestamp()[0] != 0]
-        self.positions = [position_of(m) for m in records]
-        """The input position of each record this batch produces, by record index."""
+        stamps = [m.timestamp() for m in messages]
+        self.timestamps_ms: npt.NDArray[np.float64] = np.array(
+            [ms for kind, ms in stamps if kind != 0], dtype=np.float64
+        )
+        """The input records' timestamps (ms), of those that have one."""
+        self._records = records
+        self._positions: list[Position] | None = None
         self.acknowledged = bytearray(len(records))
         self.unacknowledged = len(records)
         self.errors: list[str] = []
         self.produced_at = time.monotonic()
         self.done_at_ms: float | None = None if records else time.time() * 1000
+
+    @property
+    def positions(self) -> list[Position]:
+        """The input position of each record this batch produces, by record index (worked
+        out when asked: only a retry and a consumer that rewound need them)."""
+        if self._positions is None:
+            self._positions = [position_of(m) for m in self._records]
+        return self._positions
 
     def delivered(self, index: int, error: KafkaError | None, message: Any) -> None:
         """The producer's delivery report for record `index` (served inside poll/flush)."""

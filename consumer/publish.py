@@ -9,7 +9,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -199,6 +199,11 @@ def fit_dead_letter(
     return DeadLetter(key, value, headers)
 
 
+ANY_PARTITION: Final[int] = -1
+"""`produce`'s own default partition (librdkafka's RD_KAFKA_PARTITION_UA): the partitioner
+chooses by the key."""
+
+
 def produce_when_room(
     producer: Producer,
     topic: str,
@@ -210,11 +215,17 @@ def produce_when_room(
 ) -> None:
     """Produce one record; while the local queue is full, serve the producer until there is room.
 
-    Other refusals (`KafkaException`: the record too large, the topic unknown) are raised."""
-    extra: dict[str, Any] = {} if on_delivery is None else {"on_delivery": on_delivery}
+    Other refusals (`KafkaException`: the record too large, the topic unknown) are raised.
+
+    The arguments go by position (confluent-kafka's documented order: topic, value, key,
+    partition, on_delivery), and `headers` only when there are some: `produce` parses each
+    keyword argument by name, which cost ~0.4 µs per keyword per record (benchmarks doc)."""
     while True:
         try:
-            producer.produce(topic, value=value, key=key, headers=headers, **extra)
+            if headers:
+                producer.produce(topic, value, key, ANY_PARTITION, on_delivery, headers=headers)
+            else:
+                producer.produce(topic, value, key, ANY_PARTITION, on_delivery)
             return
         except BufferError:
             if on_full is not None:

@@ -8,6 +8,7 @@ silently resolve to its last value, is the rule `duplicate_key`.
 from __future__ import annotations
 
 import json
+from typing import Final, cast
 
 from pydantic import ValidationError
 
@@ -27,7 +28,7 @@ def _may_hide_duplicate(raw: bytes | str, event: SessionEvent, quotes: int | Non
         quotes = raw.count(b'"') if isinstance(raw, bytes) else raw.count('"')
     # String-valued fields: session_id, Month, VisitorType (required), event_time (optional).
     strings = 3 if event.event_time is None else 4
-    return quotes != 2 * (len(event.model_fields_set) + strings)
+    return quotes != 2 * (len(event.__pydantic_fields_set__) + strings)  # model_fields_set
 
 
 def _find_duplicate_key(raw: bytes | str) -> str | None:
@@ -55,6 +56,15 @@ def _duplicate_violation(key: str) -> ContractViolation:
     )
 
 
+def _validate_json(raw: bytes | str) -> SessionEvent:
+    """`SessionEvent.model_validate_json(raw)`: the model's own validator, called without the
+    classmethod's keyword arguments (all at their defaults), which cost ~0.3 µs per event."""
+    return cast(SessionEvent, _VALIDATOR.validate_json(raw))
+
+
+_VALIDATOR: Final = SessionEvent.__pydantic_validator__
+
+
 def parse_event(raw: bytes | str, quotes: int | None = None) -> SessionEvent:
     """Decode and validate one JSON event; raise `ContractViolation` (first one, all attached).
 
@@ -64,7 +74,7 @@ def parse_event(raw: bytes | str, quotes: int | None = None) -> SessionEvent:
     for a repeated key.
     """
     try:
-        event = SessionEvent.model_validate_json(raw)
+        event = _validate_json(raw)
     except ValidationError as exc:
         violations = violations_from_validation_error(exc)
         duplicate = _find_duplicate_key(raw)

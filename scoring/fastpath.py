@@ -243,8 +243,8 @@ class FastPipeline:
         return self.proba_of_matrix(self.transform(raw))
 
     def proba_of_matrix(self, matrix: FloatArray) -> FloatArray:
-        if self.predictor is not None:
-            scores = self.predictor.predict(matrix)
+        scores = None if self.predictor is None else self.predictor.predict(matrix)
+        if scores is not None:  # None: the estimator's own path decides (see ForestPredictor)
             return scores if self._calibrate is None else self._calibrate(scores)
         with warnings.catch_warnings():
             # The estimator was fitted on a frame with names; the matrix has the same columns.

@@ -7,10 +7,11 @@ side by side), and a batch descends one level per step for every (tree, row) pai
 a handful of numpy gathers per level, ``max_depth`` levels.
 
 It reproduces the forest's own arithmetic: rows are cast to float32 before the comparisons, as
-the trees' ``predict`` does; a missing value goes where the node's ``missing_go_to_left`` says;
-the leaves' class fractions are added tree after tree, in the forest's order, then divided by
-the number of trees. ``scoring.fastpath`` still verifies the result against the pipeline before
-it serves.
+the trees' ``predict`` does; the leaves' class fractions are added tree after tree, in the
+forest's order, then divided by the number of trees. A matrix with a value that is missing or
+that float32 cannot hold is left to the forest's own ``predict_proba``, which decides (it
+refuses an infinity with its own error). ``scoring.fastpath`` still verifies the result against
+the pipeline before it serves.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ class ForestPredictor:
     feature: IndexArray  # (nodes,) column compared at the node (0 at a leaf)
     threshold: npt.NDArray[np.float32]  # (nodes,) go left when value <= threshold
     first_child: IndexArray  # (nodes,) the left child; the right one follows it
-    missing_left: npt.NDArray[np.bool_]  # (nodes,) where a missing value goes (True at a leaf)
     positive: FloatArray  # (nodes,) the leaf's fraction of the positive class
     depth: int
     n_features: int
@@ -66,15 +66,17 @@ class ForestPredictor:
             first_child=np.concatenate(
                 [tree.first_child + offset for tree, offset in zip(trees, offsets, strict=True)]
             ),
-            missing_left=np.concatenate([tree.missing_left for tree in trees]),
             positive=np.concatenate([tree.positive for tree in trees]),
             depth=max(tree.tree_.max_depth for tree in estimator.estimators_),
             n_features=int(estimator.n_features_in_),
         )
 
-    def predict(self, matrix: FloatArray) -> FloatArray:
-        """``forest.predict_proba(matrix)[:, 1]``."""
-        rows = np.asarray(matrix, dtype=np.float32)  # the trees compare float32 values
+    def predict(self, matrix: FloatArray) -> FloatArray | None:
+        """``forest.predict_proba(matrix)[:, 1]``, or None when the forest itself must decide."""
+        with np.errstate(over="ignore"):  # a value float32 cannot hold is found below
+            rows = np.asarray(matrix, dtype=np.float32)  # the trees compare float32 values
+        if not np.isfinite(rows).all():
+            return None
         out = np.empty(rows.shape[0], dtype=np.float64)
         for start in range(0, rows.shape[0], ROWS_PER_CHUNK):
             chunk = rows[start : start + ROWS_PER_CHUNK]
@@ -83,18 +85,15 @@ class ForestPredictor:
 
     def _predict_chunk(self, rows: npt.NDArray[np.float32]) -> FloatArray:
         flat = np.ascontiguousarray(rows).reshape(-1)
-        missing = bool(np.isnan(flat).any())
         # node[t, r]: where row r is in tree t; its value sits at flat[r * n_features + column].
         row_start = np.arange(rows.shape[0], dtype=np.intp) * self.n_features
         node = np.repeat(self.roots[:, None], rows.shape[0], axis=1)
         for _ in range(self.depth):
             value = flat[row_start + self.feature[node]]
-            goes_right = ~(value <= self.threshold[node])
-            if missing:
-                goes_right &= ~(np.isnan(value) & self.missing_left[node])
-            node = self.first_child[node] + goes_right
-        # Summing over axis 0 adds tree after tree, as the forest accumulates its trees.
-        total: FloatArray = self.positive[node].sum(axis=0)
+            node = self.first_child[node] + (value > self.threshold[node])
+        # A running sum down the trees adds them one after the other, in the forest's order, as
+        # it accumulates them (a plain sum may pair them up and differ in the last bit).
+        total: FloatArray = np.cumsum(self.positive[node], axis=0)[-1]
         return total / len(self.roots)
 
 
@@ -104,7 +103,6 @@ class _FlatTree:
     feature: IndexArray
     threshold: npt.NDArray[np.float32]
     first_child: IndexArray
-    missing_left: npt.NDArray[np.bool_]
     positive: FloatArray
 
 
@@ -122,13 +120,11 @@ def _flat_tree(tree: Any) -> _FlatTree:
                 order.append(int(child))
     old_ids = np.asarray(order, dtype=np.intp)
     leaf = left[old_ids] == TREE_LEAF
-    missing = getattr(tree, "missing_go_to_left", None)
     return _FlatTree(
         tree_=tree,
         feature=np.where(leaf, 0, tree.feature[old_ids]).astype(np.intp),
         threshold=np.where(leaf, np.float32(np.inf), _float32_at_most(tree.threshold[old_ids])),
         first_child=np.where(leaf, np.arange(n, dtype=np.intp), new_id[left[old_ids]]),
-        missing_left=leaf | (np.zeros(n, bool) if missing is None else missing[old_ids] != 0),
         # The tree's predict_proba returns value[leaf] as it is (class fractions).
         positive=np.asarray(tree.value[old_ids, 0, 1], dtype=np.float64),
     )

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
+import numpy as np
+import numpy.typing as npt
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 RuntimeOutcome = Literal["scored", "rejected"]
@@ -224,3 +226,29 @@ class RuntimeMetrics:
     def set_scoring_path(self, path: ScoringPath) -> None:
         for each in SCORING_PATHS:
             self.scoring_path.labels(path=each).set(1 if each == path else 0)
+
+
+def observe_all(histogram: Histogram, values: npt.ArrayLike) -> None:
+    """`histogram.observe(v)` for each of `values`, in order, in one pass of numpy.
+
+    prometheus_client has no bulk observe, and one call per event costs ~0.6 µs. This adds to
+    the histogram's own bucket counters and sum what those calls would add: a value goes to the
+    first bucket whose upper bound it does not exceed (`v <= bound`; a NaN goes to none), and
+    the sum is accumulated value by value from its current value (`np.add.accumulate` is
+    sequential), so the exposition is exactly the one of observing one by one
+    (tests/unit/scoring/test_metrics.py). For a histogram without labels, or one child of a
+    labelled one, observed from one thread (the sum is read, then set).
+    """
+    amounts = np.asarray(values, dtype=np.float64).reshape(-1)
+    if not len(amounts):
+        return
+    if histogram._labelnames and not histogram._labelvalues:  # observe() refuses it too
+        raise ValueError(f"{histogram._name}: observe a child (labels(...)), not the parent")
+    bounds = np.asarray(histogram._upper_bounds, dtype=np.float64)
+    bucket_of = np.searchsorted(bounds, amounts, side="left")  # first bound >= the value
+    counts = np.bincount(bucket_of, minlength=len(bounds) + 1)  # len(bounds): a NaN
+    for bucket, count in zip(histogram._buckets, counts[: len(bounds)].tolist(), strict=True):
+        if count:
+            bucket.inc(count)
+    start = histogram._sum.get()
+    histogram._sum.set(float(np.add.accumulate(np.concatenate(([start], amounts)))[-1]))

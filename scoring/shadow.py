@@ -39,7 +39,7 @@ from scoring.batch import ScoredBatch
 from scoring.decode import MessageLike
 from scoring.errors import GateError
 from scoring.fetch import load_model
-from scoring.metrics import SHADOW_BATCHES, RuntimeMetrics, ShadowFailure
+from scoring.metrics import SHADOW_BATCHES, RuntimeMetrics, ShadowFailure, observe_all
 from scoring.scorer import ModelInfo, Scorer
 from scoring.settings import ModelSettings
 
@@ -200,8 +200,7 @@ class Shadow:
             if not self.active:  # switched off (overdue) while it scored: not counted
                 return
             metrics = self._metrics
-            for difference in np.abs(shadow - job.primary).tolist():
-                metrics.shadow_difference.observe(difference)
+            observe_all(metrics.shadow_difference, np.abs(shadow - job.primary))
             shadow_labels = shadow >= self._scorer.info.threshold
             primary_labels = job.primary >= self._primary.threshold
             disagreements = int(np.count_nonzero(shadow_labels != primary_labels))

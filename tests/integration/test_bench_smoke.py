@@ -66,16 +66,24 @@ def test_benchmark_smoke_run_writes_its_results(
     assert runs["consumer-400"]["notes"] == ""  # the compiled path was verified and used
     assert runs["shadow-400"]["notes"] == "shadow=no_page_values"  # the other variant, in service
     assert results["ratios"]["shadow-400/consumer-400"] > 0
-    (latency,) = results["latency"]
-    assert latency["offered_per_s"] == 200
-    assert latency["measured"] == latency["events"] > 0
-    assert 0 <= latency["p50_ms"] <= latency["p95_ms"] <= latency["p99_ms"] <= latency["max_ms"]
+    floor, latency = results["latency"]  # the passthrough's, then the consumer's
+    assert floor["name"] == "passthrough-latency-200"
+    for run in (floor, latency):
+        assert run["offered_per_s"] == 200
+        assert run["measured"] == run["events"] > 0
+        assert 0 <= run["p50_ms"] <= run["p95_ms"] <= run["p99_ms"] <= run["max_ms"]
+    stages = {stage["stage"] for stage in results["stages"]}
+    assert {"decode + validate (decode_batch)", "whole score (Scorer.score)"} <= stages
     assert results["memory"]["events"] == 1200
     assert results["ratios"]["consumer-400/ceiling"] > 0
     assert set(results["targets"]) >= {
         "share of ceiling >= 0.8 (batch 1000)",
         "exactly_once / at_least_once >= 0.5",
         "p99 at 2000/s <= 15 ms",
+        "consumer-1000 / ceiling >= 0.8",
+        "CPU per event <= the passthrough's + 3 us (batch 1000)",
+        "exactly_once / at_least_once >= 0.7",
+        "p99 at 200/s <= the passthrough's + 10 ms",
     }
     assert results["machine"]["nproc"] >= 1
     outcomes = {row["kind"]: row["outcome"] for row in results["adversarial_decode"]}

@@ -119,11 +119,14 @@ class FakeProducer:
     def produce(
         self,
         topic: str,
-        value: bytes,
-        key: bytes | None,
-        headers: Any = None,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int = -1,
         on_delivery: Callable[..., None] | None = None,
+        *,
+        headers: Any = None,
     ) -> None:
+        """confluent_kafka's `produce` as far as the consumer uses it, in its argument order."""
         self.log.append(("produce", topic))
         record = _Produced(topic, on_delivery)
         if self.never_acknowledge:

@@ -174,3 +174,30 @@ def test_a_calibrated_build_is_scored_by_its_inner_model_as_arrays_then_its_map(
     np.testing.assert_allclose(
         compiled.predict_proba(event_columns(fresh_events)), expected, rtol=0, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_a_forest_is_scored_as_arrays_exactly_as_its_predict_proba(
+    calibrated: bool, fresh_events: list[Any]
+) -> None:
+    data = generate_sessions(800, seed=3)
+    forest = RandomForestClassifier(n_estimators=9, max_depth=5, n_jobs=1, random_state=0)
+    model = CalibratedClassifier(forest, method="isotonic", cv=3) if calibrated else forest
+    pipeline = build_pipeline(model, "full").fit(data[list(FEATURE_COLUMNS)], data["Revenue"])
+    compiled, verification = compile_verified(pipeline, fresh_events[:300])
+    assert isinstance(compiled.predictor, ForestPredictor)  # arrays, not the joblib wrapper
+    assert verification.max_abs_difference == 0.0
+    for batch in (fresh_events[:1], fresh_events[:37], fresh_events):
+        expected = pipeline.predict_proba(events_to_frame(batch))[:, 1]
+        np.testing.assert_array_equal(compiled.predict_proba(event_columns(batch)), expected)
+
+
+def test_a_matrix_float32_cannot_hold_is_left_to_the_forest_itself() -> None:
+    pipeline = _fitted("random_forest", "full")
+    compiled = FastPipeline(pipeline)
+    assert isinstance(compiled.predictor, ForestPredictor)
+    matrix = np.zeros((3, compiled.n_features))
+    matrix[1, 0] = 1e300  # finite in float64, infinite in float32
+    assert compiled.predictor.predict(matrix) is None
+    with pytest.raises(ValueError, match="infinity"):  # the forest's own refusal, as before
+        compiled.proba_of_matrix(matrix)
