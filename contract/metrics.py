@@ -41,10 +41,12 @@ def reliability(
 
     Events are sorted by probability and cut into ``bins`` groups of (nearly) equal size; each
     point is the group's mean probability, its share of positives and its size. The ECE is the
-    size-weighted mean of ``|mean probability - share of positives|``.
+    size-weighted mean of ``|mean probability - share of positives|``. Equal probabilities are
+    ordered by label (negatives first), so the bins depend on the events, never on their order:
+    the live monitor, which holds its sessions in another order, finds the same figure.
     """
     labels = np.asarray(y_true, dtype=np.float64)
-    order = np.argsort(proba, kind="stable")
+    order = np.lexsort((labels, proba))
     points = []
     error = 0.0
     for group in np.array_split(order, min(bins, len(order))):

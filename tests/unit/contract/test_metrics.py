@@ -84,3 +84,11 @@ def test_expected_brier_is_the_realised_one_when_outcomes_follow_the_probabiliti
     assert expected_at(p, 0.5)["precision"] == pytest.approx(
         precision_score(y, (p >= 0.5).astype(int)), abs=5e-3
     )
+
+
+def test_ece_does_not_depend_on_the_order_of_the_events() -> None:
+    # Ties across a bin boundary with different labels: the order of rows must not matter.
+    y = np.array([1, 0, 1, 0, 0, 1])
+    p = np.array([0.5, 0.5, 0.5, 0.5, 0.2, 0.8])
+    shuffled = np.array([3, 0, 5, 1, 4, 2])
+    assert reliability(y, p, bins=2)[0] == reliability(y[shuffled], p[shuffled], bins=2)[0]
