@@ -135,8 +135,8 @@ class QualityMetrics:
             ),
             judged=Counter(
                 "quality_judged_total",
-                "Sessions judged: outcome purchase, no_purchase, or missing (window closed)",
-                [*_BUILD, "outcome"],
+                "Sessions judged, by result: purchase, no_purchase, or missing (no outcome in the window)",
+                [*_BUILD, "result"],
                 registry=registry,
             ),
             scores=Counter(
