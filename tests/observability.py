@@ -118,6 +118,16 @@ def dashboard_targets(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
             yield panel["title"], target["expr"]
 
 
+def is_quality_query(expr: str) -> bool:
+    """Whether a query reads the quality monitor's metrics (the dashboard's "Live quality" row)."""
+    return any(
+        selector.name.startswith("quality_")
+        for selector in selectors(
+            substitute_grafana_variables(expr, {"$__rate_interval": "1m", "$namespace": "ns"})
+        )
+    )
+
+
 def substitute_grafana_variables(expr: str, values: Mapping[str, str]) -> str:
     """``expr`` with Grafana's variables replaced by ``values``; an unknown variable fails."""
     for variable in sorted(values, key=len, reverse=True):
