@@ -91,7 +91,9 @@ def run(settings: QualitySettings) -> int:
     finally:
         if consumer is not None:
             consumer.close()
+            logger.info("consumer closed")
         server.stop()
+        logger.info("stopped")
     return EXIT_OK
 
 

@@ -135,7 +135,7 @@ class QualityMetrics:
             ),
             judged=Counter(
                 "quality_judged_total",
-                "Sessions judged, by result: purchase, no_purchase, or missing (no outcome in the window)",
+                "Sessions judged by result: purchase, no_purchase, missing (no outcome in time)",
                 [*_BUILD, "result"],
                 registry=registry,
             ),
