@@ -21,7 +21,7 @@ contents or a rule across several settings).
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -34,27 +34,18 @@ from consumer.publish import (
     LIBRDKAFKA_MESSAGE_MAX_BYTES,
     dead_letter_budget,
 )
-from contract.brokers import (
-    BrokerConnection,
-    BrokerSettingError,
-    is_property_variable,
-    properties_from_environment,
-    property_variable,
-)
 from scoring.errors import NOT_SHOWN, SettingsError
-from scoring.settings import ModelSettings, load
+from scoring.settings import BrokerSettings, ModelSettings, load
 
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
 
 
-class Settings(ModelSettings, BrokerConnection):
+class Settings(ModelSettings, BrokerSettings):
     """Every knob of the scoring consumer: the runtime's (ModelSettings), the brokers'
-    (``contract.brokers.BrokerConnection``) and its own. Field names are the environment
+    (``scoring.settings.BrokerSettings``) and its own. Field names are the environment
     variables."""
 
-    composite_fields: ClassVar[frozenset[str]] = ModelSettings.composite_fields | {
-        "kafka_properties"
-    }
+    reserved_properties: ClassVar[frozenset[str]] = RESERVED_PROPERTIES
 
     shadow_output_topic: str | None = Field(
         default=None, description="Topic for the shadow's records (same format); unset: none."
@@ -146,26 +137,6 @@ class Settings(ModelSettings, BrokerConnection):
             return dead_letter_budget(int(raw))
         except ValueError:  # its message shows the value: a KAFKA_* value is never shown
             raise SettingsError("KAFKA_MESSAGE_MAX_BYTES", NOT_SHOWN, reason) from None
-
-    # --- Kafka's additions to reading the environment (scoring.settings.load) -------------
-
-    @classmethod
-    def composite_input(cls, values: Mapping[str, str]) -> dict[str, object]:
-        """The object store, and ``kafka_properties`` from the ``KAFKA_<PROPERTY>`` variables."""
-        try:
-            kafka_properties = properties_from_environment(values, RESERVED_PROPERTIES)
-        except BrokerSettingError as exc:
-            raise SettingsError(exc.variable, NOT_SHOWN, exc.reason) from None
-        return {"kafka_properties": kafka_properties, **super().composite_input(values)}
-
-    @classmethod
-    def read_by_convention(cls, variable: str) -> bool:
-        """``KAFKA_<PROPERTY>``: a librdkafka property, possibly a secret."""
-        return is_property_variable(variable)
-
-    @classmethod
-    def variable_of(cls, location: Sequence[str]) -> str:
-        return property_variable(location) or super().variable_of(location)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -9,25 +9,14 @@ and shown without a promise.
 from __future__ import annotations
 
 import logging
-from typing import Final
 
 from pydantic import ValidationError
 
 from contract.manifest import MANIFEST_NAME, Manifest
 from contract.storage import StorageError, Store, join
+from quality.window import LIVE_METRICS
 
 logger = logging.getLogger(__name__)
-
-PROMISED_METRICS: Final = (
-    "brier",
-    "log_loss",
-    "ece",
-    "roc_auc",
-    "pr_auc",
-    "precision",
-    "recall",
-    "f1",
-)
 
 
 class Promises:
@@ -58,6 +47,9 @@ class Promises:
         for entry in manifest.artifacts.values():
             test = entry.metrics.test.model_dump()
             self._known[(build_id, entry.variant)] = {
-                name: float(test[name]) for name in PROMISED_METRICS if test.get(name) is not None
+                # The live figures the manifest's test split has too.
+                name: float(test[name])
+                for name in LIVE_METRICS
+                if test.get(name) is not None
             }
         logger.info("promised figures read build_id=%s uri=%s", build_id, uri)

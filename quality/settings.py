@@ -9,23 +9,16 @@ Durations are written ``90s``, ``15m``, ``24h``, ``7d`` or as plain seconds.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Annotated, ClassVar, Final
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
-from contract.brokers import (
-    BrokerConnection,
-    BrokerSettingError,
-    is_property_variable,
-    properties_from_environment,
-    property_variable,
-)
 from contract.join import MissingOutcome
 from contract.outcome import OUTCOME_TOPIC
 from contract.storage import StorageError, parse_location
 from scoring.errors import NOT_SHOWN, SettingsError
-from scoring.settings import ServiceSettings, load
+from scoring.settings import BrokerSettings, load
 
 RESERVED_PROPERTIES: Final = frozenset(
     {
@@ -61,12 +54,10 @@ def parse_duration(value: object) -> object:
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 
 
-class QualitySettings(ServiceSettings, BrokerConnection):
+class QualitySettings(BrokerSettings):
     """Every knob of the quality monitor. Field names are the environment variables."""
 
-    composite_fields: ClassVar[frozenset[str]] = ServiceSettings.composite_fields | {
-        "kafka_properties"
-    }
+    reserved_properties: ClassVar[frozenset[str]] = RESERVED_PROPERTIES
 
     scores_topic: str = Field(
         default="session-scores", description="The scorer's OUTPUT_TOPIC (scored records)."
@@ -163,24 +154,6 @@ class QualitySettings(ServiceSettings, BrokerConnection):
         """Every topic read: scores, outcomes, then the shadow's when set."""
         shadow = () if self.shadow_scores_topic is None else (self.shadow_scores_topic,)
         return (self.scores_topic, self.outcome_topic, *shadow)
-
-    # --- the brokers' additions to reading the environment --------------------------------
-
-    @classmethod
-    def composite_input(cls, values: Mapping[str, str]) -> dict[str, object]:
-        try:
-            kafka_properties = properties_from_environment(values, RESERVED_PROPERTIES)
-        except BrokerSettingError as exc:
-            raise SettingsError(exc.variable, NOT_SHOWN, exc.reason) from None
-        return {"kafka_properties": kafka_properties, **super().composite_input(values)}
-
-    @classmethod
-    def read_by_convention(cls, variable: str) -> bool:
-        return is_property_variable(variable)
-
-    @classmethod
-    def variable_of(cls, location: Sequence[str]) -> str:
-        return property_variable(location) or super().variable_of(location)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> QualitySettings:

@@ -34,6 +34,13 @@ from typing import Annotated, ClassVar, Literal, TypeVar
 from pydantic import Field, InstanceOf, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from contract.brokers import (
+    BrokerConnection,
+    BrokerSettingError,
+    is_property_variable,
+    properties_from_environment,
+    property_variable,
+)
 from contract.storage import S3_ENVIRONMENT, S3Options, StorageError, parse_location
 from scoring.errors import NOT_SHOWN, SettingsError
 from scoring.framing import Framing, InputFormat
@@ -96,6 +103,35 @@ class ServiceSettings(BaseSettings):
     def variable_of(cls, location: Sequence[str]) -> str:
         """The environment variable behind a validation error's location."""
         return (location[0] if location else "settings").upper()
+
+
+class BrokerSettings(ServiceSettings, BrokerConnection):
+    """A service that reaches the Kafka brokers (``contract.brokers.BrokerConnection``): the
+    ``KAFKA_<PROPERTY>`` convention as ``load``'s hooks. ``reserved_properties`` are the
+    librdkafka properties the service sets itself; a variable naming one is a bad setting."""
+
+    composite_fields: ClassVar[frozenset[str]] = ServiceSettings.composite_fields | {
+        "kafka_properties"
+    }
+    reserved_properties: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def composite_input(cls, values: Mapping[str, str]) -> dict[str, object]:
+        """The object store, and ``kafka_properties`` from the ``KAFKA_<PROPERTY>`` variables."""
+        try:
+            kafka_properties = properties_from_environment(values, cls.reserved_properties)
+        except BrokerSettingError as exc:
+            raise SettingsError(exc.variable, NOT_SHOWN, exc.reason) from None
+        return {"kafka_properties": kafka_properties, **super().composite_input(values)}
+
+    @classmethod
+    def read_by_convention(cls, variable: str) -> bool:
+        """``KAFKA_<PROPERTY>``: a librdkafka property, possibly a secret."""
+        return is_property_variable(variable)
+
+    @classmethod
+    def variable_of(cls, location: Sequence[str]) -> str:
+        return property_variable(location) or super().variable_of(location)
 
 
 class ModelSettings(ServiceSettings):
