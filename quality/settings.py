@@ -16,9 +16,8 @@ from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from contract.join import MissingOutcome
 from contract.outcome import OUTCOME_TOPIC
-from contract.storage import StorageError, parse_location
 from scoring.errors import NOT_SHOWN, SettingsError
-from scoring.settings import BrokerSettings, load
+from scoring.settings import BrokerSettings, checked_location, load
 
 RESERVED_PROPERTIES: Final = frozenset(
     {
@@ -131,12 +130,7 @@ class QualitySettings(BrokerSettings):
     @field_validator("quality_model_registry")
     @classmethod
     def _location(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                parse_location(value)
-            except StorageError as exc:
-                raise ValueError(exc.detail) from exc
-        return value
+        return checked_location(value)
 
     @model_validator(mode="after")
     def _distinct_topics(self) -> QualitySettings:

@@ -51,6 +51,16 @@ DEPRECATED_NAMES: dict[str, str] = {"MAX_MESSAGE_BYTES": "INPUT_MAX_MESSAGE_BYTE
 """Old name -> new name; the old one still works, with a warning, until the next version."""
 
 
+def checked_location(value: str | None) -> str | None:
+    """A setting that names a location (path, file:// or s3://): as it is, or ValueError."""
+    if value is not None:
+        try:
+            parse_location(value)
+        except StorageError as exc:
+            raise ValueError(exc.detail) from exc
+    return value
+
+
 class ServiceSettings(BaseSettings):
     """What every long-running service of the project reads the same way: the object store and
     logging, and the hooks of ``load``. ``ModelSettings`` adds the model; a service that loads no
@@ -203,12 +213,7 @@ class ModelSettings(ServiceSettings):
     @field_validator("model_uri", "shadow_model_uri")
     @classmethod
     def _location(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                parse_location(value)
-            except StorageError as exc:
-                raise ValueError(exc.detail) from exc
-        return value
+        return checked_location(value)
 
     @field_validator("schema_registry_schema_ids", mode="before")
     @classmethod
