@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
@@ -78,6 +78,8 @@ class QualityMetrics:
     watermark_lag: Gauge
     rebalances: Counter
     ready: Gauge
+    _published: dict[Gauge, set[tuple[str, ...]]] = field(default_factory=dict)
+    """The label sets of each figure gauge set by the last ``publish``."""
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> QualityMetrics:
@@ -195,27 +197,46 @@ class QualityMetrics:
         pairs: Mapping[Pair, PairFigures],
         promised: Mapping[tuple[str, str], Mapping[str, float]],
     ) -> None:
-        """Replace every figure by the ones just computed (a build gone is removed)."""
-        for gauge in (self.live, self.expected, self.expected_recent, self.promised):
-            gauge.clear()
-        for gauge in (self.window_labels, self.paired, self.agreement, self.paired_labels):
-            gauge.clear()
+        """Replace every figure by the ones just computed. Each series is set in place and only
+        the ones no longer computed (a build gone, a figure now undefined) are removed, so a
+        scrape during a refresh never sees a figure missing."""
+        series: dict[Gauge, dict[tuple[str, ...], float]] = {
+            gauge: {}
+            for gauge in (
+                self.live,
+                self.expected,
+                self.expected_recent,
+                self.promised,
+                self.window_labels,
+                self.paired,
+                self.agreement,
+                self.paired_labels,
+            )
+        }
         for key, figure in figures.items():
-            self.window_labels.labels(*key).set(figure.labels)
-            _set_all(self.live, key, figure.live)
-            _set_all(self.expected, key, figure.expected)
+            series[self.window_labels][key] = figure.labels
+            _add(series[self.live], key, figure.live)
+            _add(series[self.expected], key, figure.expected)
         for key, values in recent.items():
-            _set_all(self.expected_recent, key, values)
-            _set_all(self.promised, key, promised.get(key[1:], {}))
+            _add(series[self.expected_recent], key, values)
+            _add(series[self.promised], key, promised.get(key[1:], {}))
         for pair, paired in pairs.items():
-            self.agreement.labels(*pair).set(paired.agreement)
-            self.paired_labels.labels(*pair).set(paired.labels)
-            _set_all(self.paired, (*pair, "primary"), paired.primary)
-            _set_all(self.paired, (*pair, "shadow"), paired.shadow)
+            series[self.agreement][pair] = paired.agreement
+            series[self.paired_labels][pair] = paired.labels
+            _add(series[self.paired], (*pair, "primary"), paired.primary)
+            _add(series[self.paired], (*pair, "shadow"), paired.shadow)
+        for gauge, now in series.items():
+            for labels, value in now.items():
+                gauge.labels(*labels).set(value)
+            for labels in self._published.get(gauge, set()) - now.keys():
+                gauge.remove(*labels)
+            self._published[gauge] = set(now)
 
 
-def _set_all(gauge: Gauge, labels: tuple[str, ...], values: Mapping[str, float]) -> None:
+def _add(
+    into: dict[tuple[str, ...], float], labels: tuple[str, ...], values: Mapping[str, float]
+) -> None:
     """One series per figure; a figure undefined on the window (nan) is left out."""
     for name, value in values.items():
         if not math.isnan(value):
-            gauge.labels(*labels, name).set(value)
+            into[(*labels, name)] = value

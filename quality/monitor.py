@@ -172,6 +172,9 @@ class QualityMonitor:
             self._at_end.pop(key, None)
             self._reached_end.discard(key)
         self.health.assigned = bool(self._joins)
+        # No figure of sessions this replica no longer judges: nothing until caught up again.
+        self.metrics.publish({}, {}, {}, {})
+        self._last_refresh = 0.0
         logger.info("revoked partitions=%s", sorted({tp.partition for tp in partitions}))
 
     # --- the loop -----------------------------------------------------------------------
