@@ -38,6 +38,7 @@ COPY training/ training/
 COPY scoring/ scoring/
 COPY consumer/ consumer/
 COPY serve/ serve/
+COPY quality/ quality/
 # --no-editable installs the project into the venv itself, so the runtime stage needs no /src.
 RUN uv sync --frozen --no-dev --no-editable --no-install-package nvidia-nccl-cu12
 

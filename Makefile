@@ -59,7 +59,7 @@ render-k8s: $(KUSTOMIZE) ## render every deploy/k8s overlay into build/k8s/<over
 	done
 
 # serve/ (the HTTP front door) is linted once it exists.
-LINT_PATHS := contract training scoring consumer serve tests benchmarks deploy
+LINT_PATHS := contract training scoring consumer serve quality tests benchmarks deploy
 
 lint: install ## ruff and mypy
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -19,6 +19,7 @@ from confluent_kafka import KafkaError, Message
 from consumer.continuity import LibrdkafkaLog
 from consumer.health import HealthState
 from consumer.metrics import ScorerMetrics
+from contract.brokers import fatal_client_error
 
 if TYPE_CHECKING:  # consumer.settings imports RESERVED_PROPERTIES from here
     from consumer.settings import Settings
@@ -67,8 +68,7 @@ def consumer_config(
     log: LibrdkafkaLog | None = None,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
-        **settings.librdkafka_properties(),
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.connection_config(),
         "group.id": settings.consumer_group,
         "auto.offset.reset": "earliest",
         # Statistics feed the lag gauge and broker reachability every few seconds.
@@ -105,8 +105,7 @@ def producer_config(
     log: LibrdkafkaLog | None = None,
 ) -> dict[str, Any]:
     config: dict[str, Any] = {
-        **settings.librdkafka_properties(),
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.connection_config(),
         "acks": "all",
         "enable.idempotence": True,
         # A report for every record, success too: a batch is acknowledged when each of its
@@ -132,8 +131,7 @@ def producer_config(
 def admin_config(settings: Settings, log: LibrdkafkaLog | None = None) -> dict[str, Any]:
     """The admin client's (it looks up the input topic's id): the same brokers and credentials."""
     config: dict[str, Any] = {
-        **settings.librdkafka_properties(),
-        "bootstrap.servers": settings.kafka_bootstrap_servers,
+        **settings.connection_config(),
     }
     if log is not None:
         config["logger"] = log
@@ -145,31 +143,6 @@ def _set_defaults(config: dict[str, Any], *names: str) -> None:
     for name, default, aliases in _DEFAULTS_AND_ALIASES:
         if name in names and not {name, *aliases} & config.keys():
             config[name] = default
-
-
-def fatal_client_error(error: KafkaError) -> str | None:
-    """Why the consumer must stop for this client error, or None when librdkafka retries it.
-
-    Credentials and certificates do not heal by retrying: a wrong password or a broker
-    certificate that the configured CA does not vouch for stops the consumer at once with a
-    message naming the settings to check (never their values).
-    """
-    if error.code() == KafkaError._AUTHENTICATION:
-        return (
-            f"authentication failed: {error.str()} "
-            "(check KAFKA_SECURITY_PROTOCOL, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME "
-            "and KAFKA_SASL_PASSWORD)"
-        )
-    # Other TLS failures ("Disconnected" during a handshake) can be a broker restarting.
-    if error.code() == KafkaError._SSL and "certificate" in error.str():
-        return (
-            f"TLS handshake failed, the broker's certificate was not accepted: {error.str()} "
-            "(check KAFKA_SSL_CA_LOCATION: the CA that signed the broker certificate, and that "
-            "the certificate names the host in KAFKA_BOOTSTRAP_SERVERS)"
-        )
-    if error.fatal():
-        return f"fatal kafka error: {error.str()}"
-    return None
 
 
 def records_only(messages: Sequence[Message]) -> list[Message]:

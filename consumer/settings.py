@@ -21,10 +21,10 @@ contents or a rule across several settings).
 from __future__ import annotations
 
 import socket
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from consumer.continuity import TopicRecreatedRule
 from consumer.kafka import RESERVED_PROPERTIES
@@ -35,26 +35,21 @@ from consumer.publish import (
     dead_letter_budget,
 )
 from scoring.errors import NOT_SHOWN, SettingsError
-from scoring.settings import ModelSettings, load
+from scoring.settings import BrokerSettings, ModelSettings, load
 
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
 
-# Settings of our own that start with KAFKA_ and so are not librdkafka properties.
-_OWN_KAFKA_NAMES = frozenset({"KAFKA_BOOTSTRAP_SERVERS"})
 
+class Settings(ModelSettings, BrokerSettings):
+    """Every knob of the scoring consumer: the runtime's (ModelSettings), the brokers'
+    (``scoring.settings.BrokerSettings``) and its own. Field names are the environment
+    variables."""
 
-class Settings(ModelSettings):
-    """Every knob of the scoring consumer: the runtime's (ModelSettings) and Kafka's. Field names
-    are the environment variables."""
-
-    composite_fields: ClassVar[frozenset[str]] = ModelSettings.composite_fields | {
-        "kafka_properties"
-    }
+    reserved_properties: ClassVar[frozenset[str]] = RESERVED_PROPERTIES
 
     shadow_output_topic: str | None = Field(
         default=None, description="Topic for the shadow's records (same format); unset: none."
     )
-    kafka_bootstrap_servers: str = Field(description="Comma-separated host:port list.")
     input_topic: str = Field(default="sessions", description="Topic of session events.")
     output_topic: str = Field(default="session-scores", description="Topic of scored records.")
     dlq_topic: str = Field(default="sessions-dlq", description="Dead-letter topic.")
@@ -84,9 +79,6 @@ class Settings(ModelSettings):
         description="When the input topic was deleted and created again under the same name: "
         "from_start reads the new topic from its first offset; fail stops the consumer (exit 1) "
         "for an operator to decide.",
-    )
-    kafka_properties: dict[str, SecretStr] = Field(
-        default_factory=dict, description="librdkafka properties from KAFKA_<PROPERTY> variables."
     )
 
     @field_validator("input_topic", "output_topic", "dlq_topic", "consumer_group")
@@ -145,36 +137,6 @@ class Settings(ModelSettings):
             return dead_letter_budget(int(raw))
         except ValueError:  # its message shows the value: a KAFKA_* value is never shown
             raise SettingsError("KAFKA_MESSAGE_MAX_BYTES", NOT_SHOWN, reason) from None
-
-    def librdkafka_properties(self) -> dict[str, str]:
-        """The user's librdkafka properties in clear text, for the client configs only."""
-        return {name: secret.get_secret_value() for name, secret in self.kafka_properties.items()}
-
-    # --- Kafka's additions to reading the environment (scoring.settings.load) -------------
-
-    @classmethod
-    def composite_input(cls, values: Mapping[str, str]) -> dict[str, object]:
-        """The object store, and ``kafka_properties`` from the ``KAFKA_<PROPERTY>`` variables."""
-        kafka_properties: dict[str, str] = {}
-        for upper, value in values.items():
-            if not cls.read_by_convention(upper):
-                continue
-            property_name = upper[len("KAFKA_") :].lower().replace("_", ".")
-            if property_name in RESERVED_PROPERTIES:
-                raise SettingsError(upper, NOT_SHOWN, "the consumer sets this property itself")
-            kafka_properties[property_name] = value
-        return {"kafka_properties": kafka_properties, **super().composite_input(values)}
-
-    @classmethod
-    def read_by_convention(cls, variable: str) -> bool:
-        """``KAFKA_<PROPERTY>``: a librdkafka property, possibly a secret."""
-        return variable.startswith("KAFKA_") and variable not in _OWN_KAFKA_NAMES
-
-    @classmethod
-    def variable_of(cls, location: Sequence[str]) -> str:
-        if location and location[0] == "kafka_properties":
-            return "KAFKA_" + "_".join(location[1:]).upper().replace(".", "_")
-        return super().variable_of(location)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

@@ -1,4 +1,5 @@
-"""`python -m contract schema [--out PATH]`: export the event's JSON Schema for producers."""
+"""`python -m contract schema [--out PATH]`: export the event's JSON Schema for producers;
+`python -m contract outcome-schema [--out PATH]`: the outcome's, for order systems."""
 
 from __future__ import annotations
 
@@ -9,14 +10,16 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from contract.outcome import session_outcome_json_schema
 from contract.schema import session_event_json_schema
 
 logger = logging.getLogger(__name__)
 
 
-def schema_text() -> str:
-    """The JSON Schema as the exact text that is committed and printed (sorted, 2-space indent)."""
-    return json.dumps(session_event_json_schema(), indent=2, sort_keys=True) + "\n"
+def schema_text(command: str = "schema") -> str:
+    """A JSON Schema as the exact text that is committed and printed (sorted, 2-space indent)."""
+    schema = session_event_json_schema() if command == "schema" else session_outcome_json_schema()
+    return json.dumps(schema, indent=2, sort_keys=True) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,10 +28,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     schema = commands.add_parser("schema", help="print (or write) the SessionEvent JSON Schema")
     schema.add_argument("--out", type=Path, help="write the schema to this file instead")
+    outcome = commands.add_parser(
+        "outcome-schema", help="print (or write) the SessionOutcome JSON Schema"
+    )
+    outcome.add_argument("--out", type=Path, help="write the schema to this file instead")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s %(message)s")
 
-    text = schema_text()
+    text = schema_text(args.command)
     if args.out is None:
         sys.stdout.write(text)
     else:

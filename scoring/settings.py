@@ -34,6 +34,13 @@ from typing import Annotated, ClassVar, Literal, TypeVar
 from pydantic import Field, InstanceOf, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from contract.brokers import (
+    BrokerConnection,
+    BrokerSettingError,
+    is_property_variable,
+    properties_from_environment,
+    property_variable,
+)
 from contract.storage import S3_ENVIRONMENT, S3Options, StorageError, parse_location
 from scoring.errors import NOT_SHOWN, SettingsError
 from scoring.framing import Framing, InputFormat
@@ -44,15 +51,28 @@ DEPRECATED_NAMES: dict[str, str] = {"MAX_MESSAGE_BYTES": "INPUT_MAX_MESSAGE_BYTE
 """Old name -> new name; the old one still works, with a warning, until the next version."""
 
 
-class ModelSettings(BaseSettings):
-    """The runtime's knobs, shared by every front door. Field names are the environment
-    variables."""
+def checked_location(value: str | None) -> str | None:
+    """A setting that names a location (path, file:// or s3://): as it is, or ValueError."""
+    if value is not None:
+        try:
+            parse_location(value)
+        except StorageError as exc:
+            raise ValueError(exc.detail) from exc
+    return value
+
+
+class ServiceSettings(BaseSettings):
+    """What every long-running service of the project reads the same way: the object store and
+    logging, and the hooks of ``load``. ``ModelSettings`` adds the model; a service that loads no
+    model (the quality monitor) subclasses this one directly."""
 
     model_config = SettingsConfigDict(frozen=True, case_sensitive=False, extra="ignore")
 
     composite_fields: ClassVar[frozenset[str]] = frozenset({"object_store"})
     """Fields made from several variables (``composite_input``), not read from one of their
     name."""
+    deprecated_names: ClassVar[Mapping[str, str]] = {}
+    """Old name -> new name of the variables renamed (``DEPRECATED_NAMES`` for the runtime)."""
 
     @classmethod
     def settings_customise_sources(
@@ -66,6 +86,69 @@ class ModelSettings(BaseSettings):
         """What ``load`` passes in, only: it has read the environment (``*_FILE``, conventions,
         old names), and pydantic-settings would read ``os.environ`` again."""
         return (init_settings,)
+
+    object_store: InstanceOf[S3Options] = Field(
+        default_factory=lambda: S3Options(attempts=1),
+        description="How s3:// builds are reached: the AWS_* variables, read by S3Options.",
+    )
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    # --- what a front door adds to reading the environment --------------------------------
+
+    @classmethod
+    def composite_input(cls, values: Mapping[str, str]) -> dict[str, object]:
+        """The ``composite_fields`` from the resolved variables (upper-case names)."""
+        # boto3 tries each request once: scoring.fetch retries a whole download itself
+        # (MODEL_FETCH_ATTEMPTS). The *_FILE variants are resolved already: this reads no file.
+        return {"object_store": S3Options.from_environ(values, attempts=1)}
+
+    @classmethod
+    def read_by_convention(cls, variable: str) -> bool:
+        """A variable read by a convention of the front door's own, not by its name (the
+        consumer's ``KAFKA_<PROPERTY>``): it may come from ``*_FILE``, its value is never shown."""
+        return False
+
+    @classmethod
+    def variable_of(cls, location: Sequence[str]) -> str:
+        """The environment variable behind a validation error's location."""
+        return (location[0] if location else "settings").upper()
+
+
+class BrokerSettings(ServiceSettings, BrokerConnection):
+    """A service that reaches the Kafka brokers (``contract.brokers.BrokerConnection``): the
+    ``KAFKA_<PROPERTY>`` convention as ``load``'s hooks. ``reserved_properties`` are the
+    librdkafka properties the service sets itself; a variable naming one is a bad setting."""
+
+    composite_fields: ClassVar[frozenset[str]] = ServiceSettings.composite_fields | {
+        "kafka_properties"
+    }
+    reserved_properties: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def composite_input(cls, values: Mapping[str, str]) -> dict[str, object]:
+        """The object store, and ``kafka_properties`` from the ``KAFKA_<PROPERTY>`` variables."""
+        try:
+            kafka_properties = properties_from_environment(values, cls.reserved_properties)
+        except BrokerSettingError as exc:
+            raise SettingsError(exc.variable, NOT_SHOWN, exc.reason) from None
+        return {"kafka_properties": kafka_properties, **super().composite_input(values)}
+
+    @classmethod
+    def read_by_convention(cls, variable: str) -> bool:
+        """``KAFKA_<PROPERTY>``: a librdkafka property, possibly a secret."""
+        return is_property_variable(variable)
+
+    @classmethod
+    def variable_of(cls, location: Sequence[str]) -> str:
+        return property_variable(location) or super().variable_of(location)
+
+
+class ModelSettings(ServiceSettings):
+    """The runtime's knobs, shared by every front door. Field names are the environment
+    variables."""
+
+    deprecated_names: ClassVar[Mapping[str, str]] = DEPRECATED_NAMES
 
     model_uri: str = Field(
         description="Path, file:// or s3:// URI of a best_model_<variant>.joblib; its build's "
@@ -89,10 +172,6 @@ class ModelSettings(BaseSettings):
         le=600,
         description="Time budget of one shadow batch (the shadow scores on a thread of its own); "
         "a batch still unfinished after it switches the shadow off.",
-    )
-    object_store: InstanceOf[S3Options] = Field(
-        default_factory=lambda: S3Options(attempts=1),
-        description="How s3:// builds are reached: the AWS_* variables, read by S3Options.",
     )
     input_max_message_bytes: int = Field(
         default=65_536,
@@ -130,18 +209,11 @@ class ModelSettings(BaseSettings):
     drift_refresh_events: int = Field(
         default=1_000, ge=1, description="Drift figures are recomputed every this many events."
     )
-    log_format: Literal["json", "text"] = "json"
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     @field_validator("model_uri", "shadow_model_uri")
     @classmethod
     def _location(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                parse_location(value)
-            except StorageError as exc:
-                raise ValueError(exc.detail) from exc
-        return value
+        return checked_location(value)
 
     @field_validator("schema_registry_schema_ids", mode="before")
     @classmethod
@@ -179,31 +251,11 @@ class ModelSettings(BaseSettings):
         """INPUT_FORMAT and SCHEMA_REGISTRY_SCHEMA_IDS, as decoding takes them."""
         return Framing(self.input_format, self.schema_registry_schema_ids)
 
-    # --- what a front door adds to reading the environment --------------------------------
 
-    @classmethod
-    def composite_input(cls, values: Mapping[str, str]) -> dict[str, object]:
-        """The ``composite_fields`` from the resolved variables (upper-case names)."""
-        # boto3 tries each request once: scoring.fetch retries a whole download itself
-        # (MODEL_FETCH_ATTEMPTS). The *_FILE variants are resolved already: this reads no file.
-        return {"object_store": S3Options.from_environ(values, attempts=1)}
-
-    @classmethod
-    def read_by_convention(cls, variable: str) -> bool:
-        """A variable read by a convention of the front door's own, not by its name (the
-        consumer's ``KAFKA_<PROPERTY>``): it may come from ``*_FILE``, its value is never shown."""
-        return False
-
-    @classmethod
-    def variable_of(cls, location: Sequence[str]) -> str:
-        """The environment variable behind a validation error's location."""
-        return (location[0] if location else "settings").upper()
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
 
 
-SettingsT = TypeVar("SettingsT", bound=ModelSettings)
-
-
-def field_names(settings_cls: type[ModelSettings]) -> frozenset[str]:
+def field_names(settings_cls: type[ServiceSettings]) -> frozenset[str]:
     """The variables read by the name of one field each."""
     return frozenset(
         name.upper()
@@ -212,11 +264,15 @@ def field_names(settings_cls: type[ModelSettings]) -> frozenset[str]:
     )
 
 
-def environment_names(settings_cls: type[ModelSettings]) -> frozenset[str]:
+def environment_names(settings_cls: type[ServiceSettings]) -> frozenset[str]:
     """Every variable ``settings_cls`` reads by its own name: the fields', the object store's and
     the deprecated ones. Besides these: ``<NAME>_FILE`` for any of them, and the front door's
     conventions (``read_by_convention``)."""
-    return field_names(settings_cls) | frozenset(S3_ENVIRONMENT) | frozenset(DEPRECATED_NAMES)
+    return (
+        field_names(settings_cls)
+        | frozenset(S3_ENVIRONMENT)
+        | frozenset(settings_cls.deprecated_names)
+    )
 
 
 def _read_secret_file(variable: str, path: str) -> str:
@@ -227,7 +283,7 @@ def _read_secret_file(variable: str, path: str) -> str:
 
 
 def resolve_environment(
-    settings_cls: type[ModelSettings], environ: Mapping[str, str]
+    settings_cls: type[ServiceSettings], environ: Mapping[str, str]
 ) -> dict[str, object]:
     """Turn the raw environment into ``settings_cls``' input: ``*_FILE`` secrets, deprecated
     names, and the composite fields (the object store's ``S3Options``, a front door's own)."""
@@ -240,7 +296,7 @@ def resolve_environment(
             values[base] = _read_secret_file(upper, value)
         else:
             values.setdefault(upper, value)
-    for old, new in DEPRECATED_NAMES.items():
+    for old, new in settings_cls.deprecated_names.items():
         if old in values:
             if new in values and values[new].strip() != values[old].strip():
                 raise SettingsError((new, old), NOT_SHOWN, f"differ; set {new} only")
@@ -255,7 +311,7 @@ def resolve_environment(
 
 
 def _value_to_show(
-    settings_cls: type[ModelSettings], variable: str, environ: Mapping[str, str]
+    settings_cls: type[ServiceSettings], variable: str, environ: Mapping[str, str]
 ) -> object:
     """The variable's value as set, for a message; NOT_SHOWN when it may be a secret."""
     secret_fields = {
@@ -282,7 +338,11 @@ def load(settings_cls: type[SettingsT], environ: Mapping[str, str] | None = None
         variable = settings_cls.variable_of([str(part) for part in error["loc"]])
         upper = {name.upper(): value for name, value in source.items()}
         variable = next(
-            (old for old, new in DEPRECATED_NAMES.items() if new == variable and old in upper),
+            (
+                old
+                for old, new in settings_cls.deprecated_names.items()
+                if new == variable and old in upper
+            ),
             variable,
         )
         # `from None`: the ValidationError's own text shows its input, every setting included.

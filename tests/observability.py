@@ -20,6 +20,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.parser import text_string_to_metric_families
 
 from consumer.metrics import Outcome, ScorerMetrics, Stage
+from quality.metrics import QualityMetrics
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BASE = REPO_ROOT / "deploy" / "k8s" / "base"
@@ -32,21 +33,24 @@ LABEL_VALUES = {"outcome": set(get_args(Outcome)), "stage": set(get_args(Stage))
 
 
 def exported_samples() -> dict[str, set[str]]:
-    """Sample name -> its label names, from a real ``generate_latest`` of ScorerMetrics.
+    """Sample name -> its label names, from a real ``generate_latest`` of ScorerMetrics and of
+    the quality monitor's QualityMetrics (each on its own registry, as each process has).
 
     Labelled metrics without children expose no sample, so each gets one child first.
     """
+    samples: dict[str, set[str]] = {}
     metrics = ScorerMetrics.create(CollectorRegistry())
-    for holder in (metrics, metrics.runtime):  # the consumer's own and the runtime's
+    quality = QualityMetrics.create(CollectorRegistry())
+    for holder in (metrics, metrics.runtime, quality):  # the consumer's, the runtime's, quality's
         for item in fields(holder):
             metric = getattr(holder, item.name)
             if isinstance(metric, MetricWrapperBase) and metric._labelnames:
                 metric.labels(*("0" for _ in metric._labelnames))
-    text = generate_latest(metrics.registry).decode()
-    samples: dict[str, set[str]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            samples.setdefault(sample.name, set()).update(sample.labels)
+    for registry in (metrics.registry, quality.registry):
+        text = generate_latest(registry).decode()
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                samples.setdefault(sample.name, set()).update(sample.labels)
     return samples
 
 
@@ -112,6 +116,16 @@ def dashboard_targets(dashboard: dict[str, Any]) -> Iterator[tuple[str, str]]:
     for panel in dashboard["panels"]:
         for target in panel.get("targets", []):
             yield panel["title"], target["expr"]
+
+
+def is_quality_query(expr: str) -> bool:
+    """Whether a query reads the quality monitor's metrics (the dashboard's "Live quality" row)."""
+    return any(
+        selector.name.startswith("quality_")
+        for selector in selectors(
+            substitute_grafana_variables(expr, {"$__rate_interval": "1m", "$namespace": "ns"})
+        )
+    )
 
 
 def substitute_grafana_variables(expr: str, values: Mapping[str, str]) -> str:

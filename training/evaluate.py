@@ -6,8 +6,8 @@ highest recall at a precision floor, or the lowest cost of errors. The test spli
 scored by the final pipeline, once, after the threshold is fixed. The rule is ``positive when
 probability >= threshold``, matching :func:`sklearn.metrics.precision_recall_curve`.
 
-Calibration is measured by the Brier score, the log loss and the expected calibration error over
-10 quantile bins (equal numbers of events), whose points are the reliability curve.
+The measures themselves (Brier, log loss, ECE over quantile bins, precision/recall/F1, ROC-AUC,
+PR-AUC) are ``contract.metrics``': one implementation for training and the live quality monitor.
 """
 
 from __future__ import annotations
@@ -18,20 +18,11 @@ from typing import Any, Final, Literal
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    average_precision_score,
-    brier_score_loss,
-    f1_score,
-    log_loss,
-    precision_recall_curve,
-    precision_score,
-    recall_score,
-    roc_auc_score,
-    roc_curve,
-)
+from sklearn.metrics import precision_recall_curve, roc_curve
 from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
+from contract.metrics import ECE_BINS, metrics_at, reliability
 from training.calibrate import choose_calibration
 
 logger = logging.getLogger(__name__)
@@ -46,8 +37,6 @@ __all__ = [
     "metrics_at",
     "reliability",
 ]
-
-ECE_BINS = 10
 
 
 @dataclass(frozen=True)
@@ -146,46 +135,6 @@ def _cheapest_threshold(
     )
     # thresholds[0] is +inf (nothing positive): not a usable threshold.
     return float(thresholds[1 + int(np.argmin(cost[1:]))])
-
-
-def reliability(
-    y_true: np.ndarray | pd.Series, proba: np.ndarray, bins: int = ECE_BINS
-) -> tuple[float, list[dict[str, float]]]:
-    """Expected calibration error over ``bins`` quantile bins, and the bins' points.
-
-    Events are sorted by probability and cut into ``bins`` groups of (nearly) equal size; each
-    point is the group's mean probability, its share of positives and its size. The ECE is the
-    size-weighted mean of ``|mean probability - share of positives|``.
-    """
-    labels = np.asarray(y_true, dtype=np.float64)
-    order = np.argsort(proba, kind="stable")
-    points = []
-    error = 0.0
-    for group in np.array_split(order, min(bins, len(order))):
-        mean_p, observed = float(np.mean(proba[group])), float(np.mean(labels[group]))
-        error += len(group) / len(order) * abs(mean_p - observed)
-        points.append({"mean_probability": mean_p, "positive_rate": observed, "n": len(group)})
-    return error, points
-
-
-def metrics_at(
-    y_true: np.ndarray | pd.Series, proba: np.ndarray, threshold: float
-) -> dict[str, Any]:
-    """ROC-AUC, PR-AUC (average precision), Brier, log loss, ECE, F1/precision/recall at
-    ``threshold``, and the reliability curve's points."""
-    predicted = (proba >= threshold).astype(int)
-    ece, points = reliability(y_true, proba)
-    return {
-        "roc_auc": float(roc_auc_score(y_true, proba)),
-        "pr_auc": float(average_precision_score(y_true, proba)),
-        "f1": float(f1_score(y_true, predicted, zero_division=0)),
-        "precision": float(precision_score(y_true, predicted, zero_division=0)),
-        "recall": float(recall_score(y_true, predicted, zero_division=0)),
-        "brier": float(brier_score_loss(y_true, proba)),
-        "log_loss": float(log_loss(y_true, np.clip(proba, 1e-15, 1 - 1e-15), labels=[0, 1])),
-        "ece": float(ece),
-        "reliability": points,
-    }
 
 
 def evaluate(

@@ -26,7 +26,14 @@ from typing import Any
 import numpy as np
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from demo_builds import S3_NAME, S3_SH, find_or_train, through_object_store  # beside it
-from demo_messages import dataset_messages, drifted_messages, paced
+from demo_messages import concept_drift_messages, dataset_messages, drifted_messages, paced
+from demo_quality import (
+    create_outcome_topic,
+    print_figures,
+    send_outcomes,
+    start_monitor,
+    wait_judged,
+)
 from report import MetricsRecorder, draw_report  # deploy/local/report.py, beside this script
 from tqdm import tqdm
 
@@ -38,12 +45,15 @@ KAFKA_SH = REPO / "deploy" / "local" / "kafka.sh"
 BROKER_NAME = "demo"
 WARM_UP_MS = 1000
 REPORT_PNG = REPO / "build" / "demo" / "report.png"
+DRIFT_WINDOW_EVENTS = 10_000
+"""The consumer's DRIFT_WINDOW_EVENTS (its default): a segment this long fills the window."""
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     started_broker = False
     consumer: subprocess.Popen[bytes] | None = None
+    monitor: subprocess.Popen[bytes] | None = None
     store_env: dict[str, str] = {}
     try:
         bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
@@ -61,17 +71,33 @@ def main(argv: list[str] | None = None) -> int:
         topics = create_topics(bootstrap, args.partitions)
         consumer, metrics_url = start_consumer(bootstrap, topics, model_uri, store_env, args)
         wait_ready(consumer, metrics_url)
+        # The registry holding <build_id>/manifest.json: the build's promised figures.
+        registry = model_uri.rsplit("/", 2)[0] if args.s3 else str(args.registry.resolve())
+        monitor, quality_url = start_monitor(
+            bootstrap, topics["output"], topics["outcomes"], registry, store_env
+        )
+        wait_ready(monitor, quality_url, "the quality monitor")
         recorder = MetricsRecorder(metrics_url).start()
-        summary = replay_and_measure(bootstrap, topics, args)
+        purchases: dict[str, bool] = {}
+        summary = replay_and_measure(bootstrap, topics, args, purchases)
         summary["report"] = draw_report(recorder.stop(), REPORT_PNG)
         summary["metrics"] = metrics_url
         print_summary(summary)
-        replay_drift(bootstrap, topics, args, metrics_url)
+        # The order system: each scored session's real outcome (Revenue), a little later.
+        scored_ids = [str(session_id) for session_id in summary["scored_ids"]]  # type: ignore[attr-defined]
+        judged = send_outcomes(bootstrap, topics["outcomes"], purchases, scored_ids)
+        print(f"==> the order system sent {judged:,} outcomes (the dataset's Revenue)")
+        print_figures("the replay", wait_judged(quality_url, judged))
+        judged += replay_concept_drift(bootstrap, topics, args, metrics_url, quality_url, judged)
+        replay_drift(bootstrap, topics, args, metrics_url, quality_url, judged)
         if args.keep_running:
             print(f"\nKept running: {metrics_url}/metrics — press Ctrl-C to stop everything.")
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
         return 0
     finally:
+        if monitor is not None and monitor.poll() is None:
+            monitor.send_signal(signal.SIGTERM)
+            print(f"==> quality monitor stopped (exit {monitor.wait(60)})")
         if consumer is not None and consumer.poll() is None:
             consumer.send_signal(signal.SIGTERM)
             code = consumer.wait(60)
@@ -115,6 +141,7 @@ def create_topics(bootstrap: str, partitions: int) -> dict[str, str]:
         "input": f"demo-sessions-{run}",
         "output": f"demo-scores-{run}",
         "dlq": f"demo-dlq-{run}",
+        "outcomes": f"demo-outcomes-{run}",
     }
     admin = AdminClient({"bootstrap.servers": bootstrap})
     futures = admin.create_topics(
@@ -126,6 +153,7 @@ def create_topics(bootstrap: str, partitions: int) -> dict[str, str]:
     )
     for future in futures.values():
         future.result(30)
+    create_outcome_topic(bootstrap, topics["outcomes"], partitions)
     return topics
 
 
@@ -156,11 +184,14 @@ def start_consumer(
     return process, f"http://127.0.0.1:{port}"
 
 
-def wait_ready(consumer: subprocess.Popen[bytes], metrics_url: str) -> None:
+def wait_ready(
+    consumer: subprocess.Popen[bytes], metrics_url: str, name: str = "the consumer"
+) -> None:
+    """Wait for a service's /readyz (the consumer's, the quality monitor's)."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if consumer.poll() is not None:
-            raise SystemExit(f"the consumer exited with status {consumer.returncode}")
+            raise SystemExit(f"{name} exited with status {consumer.returncode}")
         try:
             with urllib.request.urlopen(metrics_url + "/readyz", timeout=2) as response:
                 if response.status == 200:
@@ -168,13 +199,16 @@ def wait_ready(consumer: subprocess.Popen[bytes], metrics_url: str) -> None:
         except OSError:
             pass
         time.sleep(0.25)
-    raise SystemExit("the consumer did not become ready within 120 s")
+    raise SystemExit(f"{name} did not become ready within 120 s")
 
 
 def replay_and_measure(
-    bootstrap: str, topics: dict[str, str], args: argparse.Namespace
+    bootstrap: str,
+    topics: dict[str, str],
+    args: argparse.Namespace,
+    purchases: dict[str, bool] | None = None,
 ) -> dict[str, object]:
-    messages = dataset_messages(args.data, args.malformed)
+    messages = dataset_messages(args.data, args.malformed, purchases=purchases)
     print(f"==> replaying {len(messages)} messages at {args.rate:.0f}/s into {topics['input']}")
     started = time.monotonic()
     with tqdm(total=len(messages), unit="ev", desc="replay") as bar:
@@ -212,6 +246,7 @@ def replay_and_measure(
         "dead_letter_reasons": sorted({r.headers.get("error.type", b"").decode() for r in dead}),
         "examples": [r.json() for r in scored[:3]],
         "positives": sum(1 for r in scored if r.json()["label"]),
+        "scored_ids": [str(r.json()["session_id"]) for r in scored],
     }
 
 
@@ -245,28 +280,76 @@ def print_summary(summary: dict[str, object]) -> None:
         raise SystemExit(f"{summary['unaccounted']} events are unaccounted for")
 
 
-def replay_drift(
-    bootstrap: str, topics: dict[str, str], args: argparse.Namespace, metrics_url: str
-) -> None:
-    """Print the drift sentinel's reading of the replay, then replay a window of the dataset
-    with PageValues zeroed (a tracking bug) and print the PSI rise."""
+def drift(metrics_url: str) -> tuple[float, dict[str, float], float]:
+    """The consumer's scored count, PSI per feature and prediction PSI, from its /metrics."""
     from prometheus_client.parser import text_string_to_metric_families
 
-    def drift() -> tuple[float, dict[str, float], float]:
-        with urllib.request.urlopen(metrics_url + "/metrics", timeout=5) as response:
-            text = response.read().decode()
-        psi, prediction, scored = {}, float("nan"), 0.0
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name == "scorer_feature_drift_psi":
-                    psi[sample.labels["feature"]] = sample.value
-                elif sample.name == "scorer_prediction_drift_psi":
-                    prediction = sample.value
-                elif sample.name == "scorer_messages_total":
-                    scored += sample.value if sample.labels["outcome"] == "scored" else 0.0
-        return scored, psi, prediction
+    with urllib.request.urlopen(metrics_url + "/metrics", timeout=5) as response:
+        text = response.read().decode()
+    psi, prediction, scored = {}, float("nan"), 0.0
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "scorer_feature_drift_psi":
+                psi[sample.labels["feature"]] = sample.value
+            elif sample.name == "scorer_prediction_drift_psi":
+                prediction = sample.value
+            elif sample.name == "scorer_messages_total":
+                scored += sample.value if sample.labels["outcome"] == "scored" else 0.0
+    return scored, psi, prediction
 
-    scored_before, before, prediction_before = drift()
+
+def wait_scored(metrics_url: str, count: float) -> tuple[float, dict[str, float], float]:
+    deadline = time.monotonic() + 120
+    scored, psi, prediction = drift(metrics_url)
+    while scored < count and time.monotonic() < deadline:
+        time.sleep(0.5)
+        scored, psi, prediction = drift(metrics_url)
+    return scored, psi, prediction
+
+
+def replay_concept_drift(
+    bootstrap: str,
+    topics: dict[str, str],
+    args: argparse.Namespace,
+    metrics_url: str,
+    quality_url: str,
+    judged: int,
+) -> int:
+    """Replay dataset rows unchanged whose outcomes no longer follow the model: the drift
+    sentinel stays quiet, the quality monitor does not. Returns the sessions judged."""
+    purchases: dict[str, bool] = {}
+    # As many as the drift sentinel's window (10,000): it then sees this segment alone.
+    messages = concept_drift_messages(args.data, DRIFT_WINDOW_EVENTS, purchases)
+    scored_before, _, _ = drift(metrics_url)
+    print(
+        f"\n==> concept drift: replaying {len(messages):,} dataset rows unchanged, whose purchases "
+        "no longer follow the model (the real ones, shuffled among the sessions)"
+    )
+    produce_messages(bootstrap, topics["input"], paced(messages, args.rate))
+    _, psi, prediction = wait_scored(metrics_url, scored_before + len(messages))
+    sent = send_outcomes(bootstrap, topics["outcomes"], purchases, purchases)
+    found = wait_judged(quality_url, judged + sent)
+    worst = max(psi, key=lambda name: psi[name]) if psi else "none"
+    print(
+        f"drift sentinel      worst feature {worst} PSI {psi.get(worst, float('nan')):.3f}, "
+        f"prediction PSI {prediction:.3f} over the segment (< 0.1 stable, > 0.25 major): the "
+        "inputs did not move"
+    )
+    print_figures("the concept-drift segment (inputs unchanged)", found)
+    return sent
+
+
+def replay_drift(
+    bootstrap: str,
+    topics: dict[str, str],
+    args: argparse.Namespace,
+    metrics_url: str,
+    quality_url: str,
+    judged: int,
+) -> None:
+    """Print the drift sentinel's reading of the replay, then replay a window of the dataset
+    with PageValues zeroed (a tracking bug) and print the PSI rise and the live quality."""
+    scored_before, before, prediction_before = drift(metrics_url)
     if not before:
         print("drift               the sentinel is off (DRIFT_ENABLED, or a build without profile)")
         return
@@ -276,19 +359,20 @@ def replay_drift(
         f"{prediction_before:.3f}  (last 10,000 events vs training, < 0.1 is stable; the file"
         " is in month order, so its last rows are a season the window sees alone)"
     )
-    messages = drifted_messages(args.data, 10_000)
+    purchases: dict[str, bool] = {}
+    messages = drifted_messages(args.data, 10_000, purchases)
     print(f"==> replaying {len(messages)} events with PageValues = 0 (a tracking bug)")
     produce_messages(bootstrap, topics["input"], paced(messages, args.rate))
-    deadline = time.monotonic() + 120
-    scored, after, prediction_after = drift()
-    while scored < scored_before + len(messages) and time.monotonic() < deadline:
-        time.sleep(0.5)
-        scored, after, prediction_after = drift()
+    _, after, prediction_after = wait_scored(metrics_url, scored_before + len(messages))
     print(
         f"drift               PageValues PSI {before['PageValues']:.3f} -> "
         f"{after['PageValues']:.3f}, prediction PSI {prediction_before:.3f} -> "
         f"{prediction_after:.3f}, worst other feature "
         f"{max(v for k, v in after.items() if k != 'PageValues'):.3f}  (> 0.25: major shift)"
+    )
+    sent = send_outcomes(bootstrap, topics["outcomes"], purchases, purchases)
+    print_figures(
+        "the tracking-bug segment (PageValues = 0)", wait_judged(quality_url, judged + sent)
     )
 
 

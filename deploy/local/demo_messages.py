@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from confluent_kafka.schema_registry import SchemaRegistryClient
 from confluent_kafka.schema_registry.json_schema import JSONSerializer
@@ -34,16 +36,26 @@ def malformed_messages(count: int, good: dict[str, object]) -> list[KeyValue]:
     return [(f"malformed-{i}".encode(), kinds[i % len(kinds)]) for i in range(count)]
 
 
-def dataset_messages(data: str, malformed: int, framed_every: int = 10) -> list[KeyValue]:
-    """The dataset's rows as a pandas producer sends them, every `framed_every`-th one framed.
+def dataset_messages(
+    data: str,
+    malformed: int,
+    framed_every: int = 10,
+    purchases: dict[str, bool] | None = None,
+) -> list[KeyValue]:
+    """The dataset's rows as a pandas producer sends them, every `framed_every`-th one framed;
+    each session's real outcome (`Revenue`) is put in `purchases` when given, for the order
+    system of the demo to send later.
 
     `frame.to_json` writes the count columns as floats (`3.0`: pandas reads them as float64
     because 14 rows are empty) and empty cells as null. Every `framed_every`-th row goes
     through confluent-kafka's `JSONSerializer` (a `mock://` registry: no registry server here),
     which validates it against the published schema and adds the Schema Registry header.
     """
-    frame = pd.read_csv(data).drop(columns=[LABEL_COLUMN])
+    frame = pd.read_csv(data)
+    revenue = frame.pop(LABEL_COLUMN).astype(bool).tolist()
     frame.insert(0, "session_id", [f"demo-{uuid.uuid4().hex[:12]}" for _ in range(len(frame))])
+    if purchases is not None:
+        purchases.update(zip(frame["session_id"], revenue, strict=True))
     frame["event_time"] = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
     rows = [json.loads(line) for line in frame.to_json(orient="records", lines=True).splitlines()]
     registry = SchemaRegistryClient.new_client({"url": "mock://demo"})
@@ -72,14 +84,42 @@ def paced(messages: list[KeyValue], rate: float) -> Iterator[KeyValue]:
         yield message
 
 
-def drifted_messages(data: str, count: int) -> list[KeyValue]:
+def drifted_messages(
+    data: str, count: int, purchases: dict[str, bool] | None = None
+) -> list[KeyValue]:
     """`count` random rows of the dataset (the file is in month order) with PageValues zeroed, as
-    a tracking bug would send them: nothing else moves."""
+    a tracking bug would send them: nothing else moves. Their real outcomes go to `purchases`."""
     frame = pd.read_csv(data)
     rows = (
         frame.sample(n=min(count, len(frame)), random_state=0)
         .assign(PageValues=0.0)
         .to_dict(orient="records")
     )
-    events = [dataset_row_to_event_dict(row, session_id=f"drift-{i}") for i, row in enumerate(rows)]
+    return _keyed(rows, "drift", [bool(row[LABEL_COLUMN]) for row in rows], purchases)
+
+
+def concept_drift_messages(data: str, count: int, purchases: dict[str, bool]) -> list[KeyValue]:
+    """`count` random rows of the dataset, unchanged, whose outcomes no longer follow them: the
+    segment's purchases are its real ones shuffled among its sessions (the same purchase rate,
+    the same inputs; what makes people buy has changed). The drift sentinel cannot see it."""
+    frame = pd.read_csv(data)
+    rows = frame.sample(n=min(count, len(frame)), random_state=1).to_dict(orient="records")
+    outcomes = [bool(row[LABEL_COLUMN]) for row in rows]
+    shuffled = [outcomes[i] for i in np.random.default_rng(2).permutation(len(outcomes))]
+    return _keyed(rows, "concept", shuffled, purchases)
+
+
+def _keyed(
+    rows: list[dict[Hashable, Any]],
+    prefix: str,
+    outcomes: list[bool],
+    purchases: dict[str, bool] | None,
+) -> list[KeyValue]:
+    events = [
+        dataset_row_to_event_dict(row, session_id=f"{prefix}-{i}") for i, row in enumerate(rows)
+    ]
+    if purchases is not None:
+        purchases.update(
+            (str(e["session_id"]), outcome) for e, outcome in zip(events, outcomes, strict=True)
+        )
     return [(str(e["session_id"]).encode(), json.dumps(e).encode()) for e in events]

@@ -30,7 +30,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 DOCUMENTS = [*sorted((REPO / "docs").glob("*.md")), REPO / "README.md"]
-PACKAGES = ("contract", "scoring", "consumer", "serve", "training", "benchmarks")
+PACKAGES = ("contract", "scoring", "consumer", "serve", "quality", "training", "benchmarks")
 TOP_FOLDERS = (*PACKAGES, "tests", "deploy", "docs")
 PLACEHOLDER = re.compile(r"[<>*{}$]")
 # Spans of the dotted form that name something else: the dead letters' header (consumer/publish.py).

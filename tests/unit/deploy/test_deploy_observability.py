@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from consumer.metrics import METRIC_NAMES
+from quality.metrics import METRIC_NAMES as QUALITY_METRIC_NAMES
 from tests.observability import (
     REPO_ROOT,
     alert_rules,
@@ -24,6 +25,7 @@ from tests.observability import (
     template_variable_queries,
 )
 from tests.unit.deploy.conftest import SCORER
+from tests.unit.deploy.test_deploy_quality import QUALITY
 
 OPERATIONS_DOC = REPO_ROOT / "docs" / "operations.md"
 # Grafana template variables, replaced by values of the right shape before parsing.
@@ -64,7 +66,7 @@ def test_metric_names_match_the_exposition(exposition: dict[str, set[str]]) -> N
         for suffix in ("_bucket", "_sum", "_count", "_created"):
             sample = sample.removesuffix(suffix)
         families.add(sample)
-    assert set(METRIC_NAMES) <= families | {name + "_total" for name in families}
+    assert {*METRIC_NAMES, *QUALITY_METRIC_NAMES} <= families | {n + "_total" for n in families}
     assert {"scorer_messages_total", "scorer_end_to_end_latency_seconds_bucket"} <= set(exposition)
 
 
@@ -103,11 +105,16 @@ def test_required_alerts_have_runbooks() -> None:
 
 
 def test_alert_job_label_is_the_scraped_service(rendered: RenderFn) -> None:
-    service_name = rendered("prod").one("Service", SCORER)["metadata"]["name"]
-    jobs = set()
+    """Each alert selects the job of the Service scraping its metrics: the scorer's, or the
+    quality monitor's for quality_* metrics."""
+    services = {
+        prefix: rendered("prod").one("Service", name)["metadata"]["name"]
+        for prefix, name in (("scorer_", SCORER), ("quality_", QUALITY))
+    }
     for rule in alert_rules():
-        jobs |= {s.labels["job"] for s in selectors(rule["expr"]) if "job" in s.labels}
-    assert jobs == {service_name}
+        for selector in selectors(rule["expr"]):
+            prefix = selector.name.split("_", 1)[0] + "_"
+            assert selector.labels.get("job") == services[prefix], (rule["alert"], selector)
 
 
 def test_dashboard_uses_only_exported_metrics(exposition: dict[str, set[str]]) -> None:

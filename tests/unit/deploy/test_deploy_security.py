@@ -25,8 +25,8 @@ def _consumer_env() -> dict[str, str]:
     return dict(line.split("=", 1) for line in lines if line.strip() and not line.startswith("#"))
 
 
-def _kafka_user() -> dict[str, Any]:
-    (user,) = render(K8S_DIR / "kafka")
+def _kafka_user(name: str = SCORER) -> dict[str, Any]:
+    (user,) = [u for u in render(K8S_DIR / "kafka") if u["metadata"]["name"] == name]
     return user
 
 
