@@ -15,7 +15,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for the suite: its integration tests wait on brokers and processes much
 # of the time, so more workers than cores pay (tests/conftest.py: one broker per run anyway).
 TEST_WORKERS ?= 3
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadscope
 KUSTOMIZE_VERSION := 5.7.1
 KUSTOMIZE := $(TOOLS)/bin/kustomize
 PROMETHEUS_BIN := /usr/bin/prometheus

@@ -1,10 +1,10 @@
-"""The whole suite's hooks: servers shared by pytest-xdist workers, and how tests are grouped.
+"""The whole suite's hooks: servers shared by pytest-xdist workers, and the order of the tests.
 
-`make test` runs the suite in several xdist workers (``--dist loadgroup``). Each test module is
-one group, sent whole to one worker, so that a module's fixtures are built once; modules that
-share a server a test may break (the fault suite's private broker) declare one group between
-them with ``pytest.mark.xdist_group``. The servers every module shares (the broker, the S3
-server, Prometheus, the trained build) are started once for the run (``tests.session_servers``).
+`make test` runs the suite in several xdist workers (``--dist loadscope``): each test module is
+sent whole to one worker, so that a module's fixtures are built once. The servers every module
+shares (the broker, the S3 server, Prometheus, the trained build) are started once for the run
+(``tests.session_servers``). (``--dist loadgroup`` would let modules share a worker, but
+pytest-xdist 3.8 marks the groups in an attribute pytest 9 no longer reads.)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """A test without an ``xdist_group`` is grouped with its module."""
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    """``slow`` tests first (a stable sort): workers take modules in the order of the items, and
+    the slow ones (training runs, benchmark smoke runs, broker faults) started last would leave
+    one worker busy long after the others ran out of work."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)

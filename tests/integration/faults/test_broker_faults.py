@@ -28,10 +28,6 @@ from tests.integration.faults.support import (
     wait_until,
 )
 
-# One group with the other module that breaks the fault suite's private broker: one worker,
-# one private broker (tests/conftest.py).
-pytestmark = pytest.mark.xdist_group("private-broker")
-
 PARTITIONS = 3
 READINESS_DROP_S = 5.0
 

@@ -35,10 +35,6 @@ from tests.integration.faults.support import (
     wait_until,
 )
 
-# One group with the other module that breaks the fault suite's private broker: one worker,
-# one private broker (tests/conftest.py).
-pytestmark = pytest.mark.xdist_group("private-broker")
-
 BIG_KEY = b"K" * 999_900  # the key: with any headers, its dead letter was over 1,000,000
 
 

@@ -56,6 +56,9 @@ def _train(argv: list[str]) -> str:
     return out.getvalue()
 
 
+pytestmark = pytest.mark.slow  # one training run (~35 s) for the module
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     root = tmp_path_factory.mktemp("train")
