@@ -91,18 +91,17 @@ def kind_of(column: str) -> Kind:
 
 
 def _valid(numbers: np.ndarray, kind: Kind) -> np.ndarray:
-    """Where a number is inside its column's range."""
-    with np.errstate(invalid="ignore"):
-        if kind == "count":
-            valid = (numbers >= 0) & (numbers == np.floor(numbers))
-        elif kind in ("duration", "non_negative"):
-            valid = numbers >= 0
-        elif kind == "rate":
-            valid = (numbers >= 0) & (numbers <= 1)
-        elif kind == "code":
-            valid = (numbers >= 1) & (numbers == np.floor(numbers))
-        else:
-            valid = np.ones(numbers.shape, dtype=bool)
+    """Where a number is inside its column's range (NaN never is; comparing it does not warn)."""
+    if kind == "count":
+        valid = (numbers >= 0) & (numbers == np.floor(numbers))
+    elif kind in ("duration", "non_negative"):
+        valid = numbers >= 0
+    elif kind == "rate":
+        valid = (numbers >= 0) & (numbers <= 1)
+    elif kind == "code":
+        valid = (numbers >= 1) & (numbers == np.floor(numbers))
+    else:
+        valid = np.ones(numbers.shape, dtype=bool)
     return np.asarray(valid)
 
 

@@ -21,6 +21,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from contract._sklearn import finish, names_out, to_frame
+from contract.parsing import is_bool_array
 from contract.schema import COUNT_COLUMNS, DURATION_COLUMNS, MONTHS
 
 PAGE_VALUES: Final[str] = "PageValues"
@@ -40,15 +41,30 @@ class _Columns:
     def __init__(self, columns: Mapping[str, Any]) -> None:
         self._columns = columns
         self._cache: dict[str, np.ndarray] = {}
+        self._totals: dict[tuple[str, ...], np.ndarray] = {}
+        self._month_angle: np.ndarray | None = None
 
     def __getitem__(self, name: str) -> np.ndarray:
         if name not in self._cache:
             self._cache[name] = np.asarray(self._columns[name], dtype=np.float64)
         return self._cache[name]
 
-    def month_number(self) -> np.ndarray:
-        months = self._columns["Month"]
-        return np.array([_MONTH_NUMBER.get(month, np.nan) for month in months], dtype=np.float64)
+    def total(self, columns: tuple[str, ...]) -> np.ndarray:
+        """The columns' sum, added in their order."""
+        if columns not in self._totals:
+            total = self[columns[0]]
+            for column in columns[1:]:
+                total = total + self[column]
+            self._totals[columns] = total
+        return self._totals[columns]
+
+    def month_angle(self) -> np.ndarray:
+        """The month as an angle on the year's circle (January 0); NaN for an unknown month."""
+        if self._month_angle is None:
+            months = self._columns["Month"]
+            number = np.array([_MONTH_NUMBER.get(m, np.nan) for m in months], dtype=np.float64)
+            self._month_angle = 2 * np.pi * (number - 1) / 12
+        return self._month_angle
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -59,13 +75,12 @@ def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
 
 
 def _log(values: np.ndarray) -> np.ndarray:
-    result: np.ndarray = np.log1p(np.clip(values, 0.0, None))
+    result: np.ndarray = np.log1p(np.maximum(values, 0.0))  # NaN stays NaN
     return result
 
 
 def _total(f: _Columns, columns: tuple[str, ...]) -> np.ndarray:
-    total: np.ndarray = np.sum([f[column] for column in columns], axis=0)
-    return total
+    return f.total(columns)
 
 
 def _log_column(column: str, f: _Columns) -> np.ndarray:
@@ -76,12 +91,16 @@ def _log_per_page(count: str, duration: str, f: _Columns) -> np.ndarray:
     return _log(_ratio(f[duration], f[count]))
 
 
+def _zero_if_nan(values: np.ndarray) -> np.ndarray:
+    return np.where(np.isnan(values), 0.0, values)
+
+
 def _month_sin(f: _Columns) -> np.ndarray:
-    return np.nan_to_num(np.sin(2 * np.pi * (f.month_number() - 1) / 12))
+    return _zero_if_nan(np.sin(f.month_angle()))
 
 
 def _month_cos(f: _Columns) -> np.ndarray:
-    return np.nan_to_num(np.cos(2 * np.pi * (f.month_number() - 1) / 12))
+    return _zero_if_nan(np.cos(f.month_angle()))
 
 
 Feature = tuple[tuple[str, ...], Callable[[_Columns], np.ndarray]]
@@ -169,7 +188,7 @@ def add_features(
     index, so repeated index labels in a caller's frame cannot matter."""
     dropped = dropped_columns(use_page_values)
     out: dict[str, Any] = {
-        name: np.asarray(values, dtype=np.float64) if pd.api.types.is_bool_dtype(values) else values
+        name: np.asarray(values, dtype=np.float64) if is_bool_array(values) else values
         for name, values in columns.items()
         if name not in dropped
     }

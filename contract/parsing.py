@@ -63,8 +63,18 @@ def parse_bool(value: object) -> bool | None:
     return True if text in TRUE_WORDS else False if text in FALSE_WORDS else None
 
 
+def is_bool_array(values: Any) -> bool:
+    """Whether ``values`` hold booleans: a numpy bool array, or a pandas boolean array/Series."""
+    if isinstance(values, np.ndarray):  # the scorers' columns: no pandas dtype machinery
+        return values.dtype.kind == "b"
+    return hasattr(values, "dtype") and bool(pd.api.types.is_bool_dtype(values))
+
+
 def to_number(values: Any) -> np.ndarray:
     """Any spelling of numbers -> float64 array; what does not parse (or is infinite) -> NaN."""
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        numbers = values.astype(np.float64, copy=False)
+        return np.where(np.isfinite(numbers), numbers, np.nan)
     kind = getattr(values, "dtype", None)
     if kind is not None and (
         pd.api.types.is_bool_dtype(kind) or pd.api.types.is_numeric_dtype(kind)

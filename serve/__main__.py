@@ -30,12 +30,11 @@ from prometheus_client import CollectorRegistry
 from contract.storage import Store
 from scoring.errors import GateError, SettingsError
 from scoring.logs import configure_logging
-from serve.app import create_app
+from serve.app import create_app, scoring_slots
 from serve.metrics import ServeMetrics
 from serve.model import load_served_model
 from serve.settings import ServeSettings, load_serve_settings
 from serve.state import ServingState
-from serve.work import WorkSlots
 
 logger = logging.getLogger("serve")
 
@@ -97,7 +96,7 @@ def serve(settings: ServeSettings, listener: socket.socket) -> int:
     registry = CollectorRegistry()
     metrics = ServeMetrics.create(registry)
     state = ServingState(metrics)
-    slots = WorkSlots(settings.serve_max_concurrency)
+    slots = scoring_slots(settings, metrics)
     app = create_app(settings, state, metrics, slots)
     config = uvicorn.Config(
         app,

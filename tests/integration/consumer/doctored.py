@@ -52,7 +52,7 @@ class SlowOffTheMainThread(BaseEstimator):  # type: ignore[misc]
     each batch then takes ``seconds`` longer (``3600``: a shadow that hangs). It sits where the
     scorer calls it: the fast path does not know this estimator, so it calls ``predict_proba``.
     With ``thread_prefix`` it sleeps only on threads so named (serve loads its build off the main
-    thread, and scores on ``serve-score-<n>`` threads).
+    thread, and scores on its ``serve-score`` thread).
     """
 
     def __init__(self, estimator: Any, seconds: float, thread_prefix: str | None = None) -> None:

@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from fastapi.testclient import TestClient
 from prometheus_client import CollectorRegistry
 from sklearn.pipeline import Pipeline
+from starlette.testclient import TestClient
 
 from contract.manifest import ArtifactEntry, Manifest, Metrics, MetricsPair
 from scoring.scorer import ModelInfo, Scorer
-from serve.app import create_app
+from serve.answers import Answered
+from serve.app import Work, create_app, scoring_slots
 from serve.metrics import ServeMetrics
 from serve.model import ServedModel
 from serve.settings import ServeSettings
@@ -71,7 +72,7 @@ class Served:
     state: ServingState
     metrics: ServeMetrics
     settings: ServeSettings
-    slots: WorkSlots
+    slots: WorkSlots[Work, Answered]
 
     def metric(self, name: str, **labels: str) -> float:
         value = self.metrics.registry.get_sample_value(name, labels)
@@ -92,7 +93,7 @@ def serve_app(pipeline: Pipeline) -> Iterator[ServeFactory]:
         state = ServingState(metrics)
         if ready:
             state.set_ready(model if model is not None else served_model(pipeline))
-        slots = WorkSlots(config.serve_max_concurrency)
+        slots = scoring_slots(config, metrics)
         app = create_app(config, state, metrics, slots)
         client = TestClient(app, raise_server_exceptions=False)
         client.__enter__()

@@ -172,7 +172,7 @@ def test_an_unexpected_failure_is_a_generic_500(
     def broken(*args: object, **kwargs: object) -> object:
         raise KeyError("/secret/internal/state")
 
-    monkeypatch.setattr("serve.app.score_body", broken)
+    monkeypatch.setattr("serve.app.score_bodies", broken)
     response = served.client.post("/v1/score", json=event())
     assert response.status_code == 500
     assert response.json()["error"]["type"] == "internal_error"
