@@ -66,7 +66,7 @@ def parse_bool(value: object) -> bool | None:
 def is_bool_array(values: Any) -> bool:
     """Whether ``values`` hold booleans: a numpy bool array, or a pandas boolean array/Series."""
     if isinstance(values, np.ndarray):  # the scorers' columns: no pandas dtype machinery
-        return values.dtype.kind == "b"
+        return bool(values.dtype.kind == "b")
     return hasattr(values, "dtype") and bool(pd.api.types.is_bool_dtype(values))
 
 
