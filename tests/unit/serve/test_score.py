@@ -1,4 +1,5 @@
-"""POST /v1/score: response shapes, one batch per request, and the runtime's decisions."""
+"""POST /v1/score: response shapes, one batch per request (and per requests scored together),
+and the runtime's decisions."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from contract.frame import events_to_frame
 from contract.samples import EXAMPLE_EVENT, edge_event_dicts
 from contract.schema import CONTRACT_VERSION, SessionEvent
 from scoring.decode import Refusal, decode_value
-from serve.answers import SCORING_FAILED_REASON
+from serve.answers import SCORING_FAILED_REASON, Answer, score_bodies
+from serve.errors import RequestRefused
 from tests.integration.faults.test_poison import INPUT_MAX_MESSAGE_BYTES, poison_catalogue
 from tests.unit.serve.conftest import INFO, CountingPipeline, ServeFactory, served_model
 
@@ -87,6 +89,46 @@ def test_a_list_is_answered_item_by_item_in_order_and_scored_as_one_batch(
     assert served.metric("scorer_messages_total", outcome="scored") == 40
     assert served.metric("scorer_messages_total", outcome="rejected") == 2
     assert served.metric("scorer_batch_size_count") == 1
+
+
+def test_requests_scored_together_each_get_their_own_answer(
+    serve_app: ServeFactory, pipeline: Pipeline
+) -> None:
+    """What the scoring thread does with the requests waiting together (serve.work): one
+    vectorised call for all their valid events, and each body its own answer, in order."""
+    counting = CountingPipeline(pipeline)
+    served = serve_app(model=served_model(counting))
+    model = served.state.model
+    assert model is not None
+    bodies = [
+        orjson.dumps(event("alone")),
+        orjson.dumps([event("first"), event("bad", Month="Smarch"), event("last")]),
+        b'[{"session_id": "a"} {"session_id": "b"}]',  # cannot be split: refused whole
+        orjson.dumps(event("invalid", Region=0)),
+        orjson.dumps([event(f"many-{i}") for i in range(4)]),  # over SERVE_MAX_EVENTS=3
+    ]
+    settings = served.settings
+    alone, listed, unsplit, invalid, too_many = score_bodies(
+        bodies, model, served.metrics, 3, settings.input_max_message_bytes, settings.framing
+    )
+    assert counting.calls == [3], "the valid events of every body in one call"
+    expected = pipeline.predict_proba(frame([event("alone"), event("first"), event("last")]))
+    assert isinstance(alone, Answer)
+    assert isinstance(listed, Answer)
+    assert alone.status == 200
+    assert alone.payload["probability"] == pytest.approx(expected[0, 1], abs=1e-12)
+    results = listed.payload["results"]
+    assert [r.get("session_id") for r in results] == ["first", None, "last"]
+    assert results[1]["error"]["type"] == "literal_error"
+    assert [r["probability"] for r in (results[0], results[2])] == pytest.approx(
+        expected[1:, 1], abs=1e-12
+    )
+    assert isinstance(unsplit, RequestRefused)
+    assert unsplit.error_type == "invalid_json"
+    assert isinstance(invalid, Answer)
+    assert invalid.status == 422
+    assert isinstance(too_many, RequestRefused)
+    assert too_many.error_type == "too_many_events"
 
 
 def test_an_empty_list_is_an_empty_answer(serve_app: ServeFactory) -> None:
