@@ -2,9 +2,9 @@
 
 The runtime's own (``scoring.metrics.RuntimeMetrics``: events by outcome, decode/score stage
 durations, model info, scoring path, drift, shadow) keep the consumer's names, as do
-``scorer_batch_size`` (events per scored batch: one request's) and ``scorer_ready``. The
-requests themselves are ``serve_*``: counts by path and status, durations in seconds, the work
-in flight, and every refusal by its ``error.type``.
+``scorer_batch_size`` (events per scored batch: those of the requests scored together) and
+``scorer_ready``. The requests themselves are ``serve_*``: counts by path and status, durations
+in seconds, the work in flight, and every refusal by its ``error.type``.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ class ServeMetrics:
             ),
             batch_size=Histogram(
                 "scorer_batch_size",
-                "Events per scored batch (one POST /v1/score request).",
+                "Events per scored batch (the POST /v1/score requests scored together).",
                 buckets=_BATCH_SIZE_BUCKETS,
                 registry=registry,
             ),

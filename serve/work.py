@@ -130,11 +130,11 @@ class WorkSlots(Generic[In, Out]):
             except BaseException as exc:  # handed to every waiting request, which decides
                 answers = [exc] * len(jobs)
             for job, answer in zip(jobs, answers, strict=True):
+                job.slot.give_back()  # the work is done: free before its request resumes
                 if isinstance(answer, BaseException):
                     job.future.set_exception(answer)
                 else:
                     job.future.set_result(answer)
-                job.slot.give_back()
 
     @property
     def taken(self) -> int:
