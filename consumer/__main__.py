@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 from consumer.continuity import InputContinuity, LibrdkafkaLog
 from consumer.delivery import Publisher
 from consumer.errors import ConsumerError
-from consumer.health import HealthServer, HealthState
+from consumer.health import HealthState
 from consumer.kafka import ClientEvents, admin_config, consumer_config, producer_config
 from consumer.loop import MAX_RETRY_BACKOFF_S, ScoringLoop
 from consumer.metrics import ScorerMetrics
@@ -35,6 +35,7 @@ from scoring.drift import drift_sentinel
 from scoring.errors import GateError, ScoringError, SettingsError
 from scoring.fetch import load_model
 from scoring.logs import configure_logging
+from scoring.probes import ProbeServer
 from scoring.shadow import set_primary_info, start_shadow
 
 logger = logging.getLogger("consumer")
@@ -79,7 +80,9 @@ def serve(
         3 * settings.batch_max_wait_ms / 1000 + settings.publish_timeout_s + MAX_RETRY_BACKOFF_S,
     )
     health = HealthState(liveness_timeout_s=liveness_timeout)
-    server = HealthServer.bind(health, registry, "0.0.0.0", settings.metrics_port)
+    server = ProbeServer.bind(
+        health.alive, health.ready, registry, "0.0.0.0", settings.metrics_port
+    )
     server.start()
     store = Store(settings.object_store)
     try:

@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaException
 from prometheus_client import CollectorRegistry
 
 from contract.storage import Store
-from quality.health import MonitorHealth, ProbeServer
+from quality.health import MonitorHealth
 from quality.metrics import QualityMetrics
 from quality.monitor import (
     ClientErrors,
@@ -29,6 +29,7 @@ from quality.promised import Promises
 from quality.settings import QualitySettings, load_settings
 from scoring.errors import SettingsError
 from scoring.logs import configure_logging
+from scoring.probes import ProbeServer
 
 logger = logging.getLogger("quality")
 
@@ -54,7 +55,9 @@ def run(settings: QualitySettings) -> int:
     registry = CollectorRegistry()
     metrics = QualityMetrics.create(registry)
     health = MonitorHealth(LIVENESS_TIMEOUT_S)
-    server = ProbeServer(health, registry, settings.metrics_port)
+    server = ProbeServer.bind(
+        health.alive, health.ready, registry, "0.0.0.0", settings.metrics_port
+    )
     server.start()
     stop = threading.Event()
 

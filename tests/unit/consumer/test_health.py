@@ -11,9 +11,10 @@ from collections.abc import Iterator
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumer.health import HealthServer, HealthState
+from consumer.health import HealthState
 from consumer.metrics import METRIC_NAMES, ScorerMetrics
 from scoring.errors import SettingsError
+from scoring.probes import ProbeServer
 
 
 @pytest.fixture
@@ -21,7 +22,7 @@ def served() -> Iterator[tuple[HealthState, str, ScorerMetrics]]:
     registry = CollectorRegistry()
     metrics = ScorerMetrics.create(registry)
     state = HealthState(liveness_timeout_s=0.5)
-    server = HealthServer(state, registry, "127.0.0.1", 0)
+    server = ProbeServer(state.alive, state.ready, registry, "127.0.0.1", 0)
     server.start()
     yield state, f"http://127.0.0.1:{server.port}", metrics
     server.stop()
@@ -90,7 +91,7 @@ def test_a_metrics_port_in_use_is_a_bad_setting() -> None:
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(SettingsError) as caught:
-            HealthServer.bind(state, registry, "127.0.0.1", port)
+            ProbeServer.bind(state.alive, state.ready, registry, "127.0.0.1", port)
     assert caught.value.variable == "METRICS_PORT"
     assert caught.value.value == port
     assert "in use" in caught.value.reason

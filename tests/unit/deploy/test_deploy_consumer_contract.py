@@ -12,8 +12,9 @@ from urllib.parse import urlparse
 import pytest
 from prometheus_client import CollectorRegistry
 
-from consumer.health import HealthServer, HealthState
+from consumer.health import HealthState
 from consumer.settings import Settings, load_settings
+from scoring.probes import ProbeServer
 from scoring.settings import environment_names
 from tests.unit.deploy.conftest import SCORER
 
@@ -144,7 +145,8 @@ def test_grace_period_outlasts_the_shutdown_bound(
 @pytest.fixture(scope="module")
 def health_server() -> Iterator[int]:
     """The consumer's real HTTP side on a free local port."""
-    server = HealthServer(HealthState(liveness_timeout_s=60.0), CollectorRegistry(), "127.0.0.1", 0)
+    state = HealthState(liveness_timeout_s=60.0)
+    server = ProbeServer(state.alive, state.ready, CollectorRegistry(), "127.0.0.1", 0)
     server.start()
     yield server.port
     server.stop()
