@@ -5,8 +5,9 @@ registry can rewrite both. The signature proves where the manifest came from: on
 the training job's private key can make one that a trusted public key accepts, and the manifest
 holds every artifact's sha256, so a valid signature covers the artifacts too.
 
-Training signs (``training``), the consumer verifies (``scoring.gates``); both import this one
-module. Keys are PEM files exactly as OpenSSL writes them:
+Training signs (``training``), the signature gate verifies (``contract.builds``, run by the
+consumer and by ``python -m training compare``); both import this one module. Keys are PEM
+files exactly as OpenSSL writes them:
 
     openssl genpkey -algorithm ed25519 -out signing.pem        # PKCS#8 private key
     openssl pkey -in signing.pem -pubout -out trusted.pem      # SubjectPublicKeyInfo public key

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from contract.builds import BuildGateError
+
 
 class ScoringError(Exception):
     """Root of the scoring runtime's errors."""
@@ -36,10 +38,7 @@ class SettingsError(ScoringError):
         super().__init__(f"{names}{shown}: {reason}")
 
 
-class GateError(ScoringError):
-    """A model gate refused the artifact; nothing is scored. Names the gate."""
-
-    def __init__(self, gate: str, reason: str) -> None:
-        self.gate = gate
-        self.reason = reason
-        super().__init__(f"model gate '{gate}' failed: {reason}")
+class GateError(ScoringError, BuildGateError):
+    """A model gate refused the artifact; nothing is scored. Names the gate (``gate``) and why
+    (``reason``): the runtime's name for ``contract.builds.BuildGateError``, whose gates it runs
+    (``scoring.gates.gate_errors`` turns one into the other)."""

@@ -10,6 +10,8 @@ Subcommands (``train`` is the default, so ``python -m training --data ... --out 
     python -m training sign --build DIR_OR_URI [--signing-key FILE]
     python -m training drift --build DIR --data NEW_DATA   (a drift report: training.drift)
     python -m training builds --registry DIR_OR_S3   (the builds, their metrics and MODEL_URIs)
+    python -m training compare --champion URI --challenger URI --data LABELLED   (exit 0: the
+        challenger is not worse by --rule; 1: worse; 2: undecided. training.compare)
 """
 
 from __future__ import annotations
@@ -178,6 +180,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training.drift import main as drift_main
 
         return drift_main(arguments[1:])
+    if arguments[:1] == ["compare"]:
+        from training.compare import main as compare_main
+
+        return compare_main(arguments[1:])
     if not arguments or arguments[0] not in (*COMMANDS, "-h", "--help"):
         arguments.insert(0, DEFAULT_COMMAND)
     variants: Sequence[str] = ()
