@@ -11,10 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
+from contract.framing import Framing
 from contract.schema import CONTRACT_VERSION
 from scoring.batch import score_batch
 from scoring.decode import Rejection
-from scoring.framing import Framing
 from serve.items import Items, split_items
 from serve.metrics import ServeMetrics
 from serve.model import ServedModel
