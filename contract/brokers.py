@@ -17,6 +17,7 @@ their configuration from :meth:`BrokerConnection.connection_config`, and
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from pathlib import Path
 from typing import Final, Protocol
 
 from pydantic import BaseModel, Field, SecretStr
@@ -27,6 +28,7 @@ __all__ = [
     "OWN_KAFKA_NAMES",
     "BrokerConnection",
     "BrokerSettingError",
+    "connection_from_environment",
     "fatal_client_error",
     "is_property_variable",
     "properties_from_environment",
@@ -99,6 +101,36 @@ class BrokerConnection(BaseModel):
             **self.librdkafka_properties(),
             "bootstrap.servers": self.kafka_bootstrap_servers,
         }
+
+
+def connection_from_environment(
+    environ: Mapping[str, str], reserved: Collection[str]
+) -> BrokerConnection:
+    """The connection of a command that reads its environment directly, without a service's
+    settings loader (``python -m training collect``): ``KAFKA_BOOTSTRAP_SERVERS`` and the
+    ``KAFKA_<PROPERTY>`` variables, each also as ``<NAME>_FILE``. A variable that cannot be used
+    is a BrokerSettingError naming it, never its value."""
+    values: dict[str, str] = {}
+    for name, value in environ.items():
+        upper = name.upper()
+        base = upper.removesuffix("_FILE")
+        if not base.startswith(_PREFIX):
+            continue
+        if upper != base:
+            try:
+                values[base] = Path(value).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise BrokerSettingError(upper, f"cannot read the file: {exc.strerror}") from None
+        else:
+            values.setdefault(upper, value)
+    bootstrap = values.get("KAFKA_BOOTSTRAP_SERVERS", "").strip()
+    if not bootstrap:
+        raise BrokerSettingError("KAFKA_BOOTSTRAP_SERVERS", "must be set (host:port, ...)")
+    properties = properties_from_environment(values, reserved)
+    return BrokerConnection(
+        kafka_bootstrap_servers=bootstrap,
+        kafka_properties={name: SecretStr(value) for name, value in properties.items()},
+    )
 
 
 class ClientError(Protocol):

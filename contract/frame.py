@@ -58,11 +58,22 @@ _NUMPY_DTYPES: Final[Mapping[str, type]] = {
 }
 
 
+def feature_values(event: SessionEvent) -> tuple[Any, ...]:
+    """The event's `FEATURE_COLUMNS` values, in order: one row of `row_columns`' input (a tuple
+    holds a session's features in much less memory than the event itself)."""
+    values: tuple[Any, ...] = _FEATURES(event)
+    return values
+
+
 def event_columns(events: Sequence[SessionEvent]) -> dict[str, Any]:
     """The raw columns of `events`: numpy arrays of `FRAME_DTYPES` (None -> NaN), and tuples of
     str for `Month` and `VisitorType`. What the fast scoring path reads, and what
     `events_to_frame` is made of."""
-    rows = list(map(_FEATURES, events))
+    return row_columns(list(map(_FEATURES, events)))
+
+
+def row_columns(rows: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+    """`event_columns` of events given as their `feature_values`."""
     columns: dict[str, Any] = {}
     values_by_column = zip(*rows, strict=True) if rows else ((),) * len(FEATURE_COLUMNS)
     for name, values in zip(FEATURE_COLUMNS, values_by_column, strict=True):

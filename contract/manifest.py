@@ -27,6 +27,7 @@ __all__ = [
     "ArtifactEntry",
     "CategoricalProfile",
     "DataInfo",
+    "DataSource",
     "FeatureProfile",
     "GoldenRow",
     "Manifest",
@@ -37,6 +38,7 @@ __all__ = [
     "ReferenceProfile",
     "ReliabilityPoint",
     "SplitInfo",
+    "SplitRule",
     "artifact_name",
     "library_versions",
     "read_manifest",
@@ -181,6 +183,17 @@ class ArtifactEntry(_Model):
     )
 
 
+class DataSource(_Model):
+    """Where a dataset collected from the stream came from (``python -m training collect``)."""
+
+    input_topic: str
+    outcome_topic: str
+    range_from: str = Field(description="session events from this time (UTC, ISO 8601) ...")
+    range_to: str = Field(description="... to this one, both included")
+    outcome_window_seconds: float
+    missing_outcome: str = Field(description="negative or unknown, as the join applied it")
+
+
 class DataInfo(_Model):
     uri: str
     sha256: str = Field(description="sha256 of the source bytes as read")
@@ -189,12 +202,32 @@ class DataInfo(_Model):
     rows_train: int
     rows_test: int
     positive_rate: float = Field(description="share of Revenue=True after deduplication")
+    event_time_min: str | None = Field(
+        default=None, description="earliest event time of the rows (UTC); absent: no event times"
+    )
+    event_time_max: str | None = Field(default=None, description="latest event time of the rows")
+    source: DataSource | None = Field(
+        default=None, description="the topics and range of a collected dataset; absent: a file"
+    )
+
+
+SplitRule = Literal["stratified", "time"]
 
 
 class SplitInfo(_Model):
     seed: int
     test_size: float
     stratified: bool
+    rule: SplitRule = Field(
+        default="stratified",
+        description="stratified (random, by label) or time (test: the most recent rows)",
+    )
+    time_boundary: str | None = Field(
+        default=None,
+        description="time split: every training row is older than this (UTC), every test row "
+        "at or after it",
+    )
+    cv: str | None = Field(default=None, description="how the training part is cross-validated")
 
 
 class Manifest(_Model):

@@ -256,6 +256,24 @@ class Store:
                 ]
         return sorted(names)
 
+    def files(self, uri: str) -> list[str]:
+        """Names of the files (objects) directly under ``uri``, sorted; StorageError
+        ``not_found`` when it is not a directory (or, in a bucket, holds nothing)."""
+        location = parse_location(uri)
+        if isinstance(location, Path):
+            if not location.is_dir():
+                raise StorageError(uri, "not_found", "no such directory")
+            return sorted(p.name for p in location.iterdir() if p.is_file())
+        prefix = location.key.rstrip("/") + "/" if location.key.strip("/") else ""
+        names: list[str] = []
+        with _s3_errors(uri):
+            pages = self._s3().get_paginator("list_objects_v2")
+            for page in pages.paginate(Bucket=location.bucket, Prefix=prefix, Delimiter="/"):
+                names += [item["Key"][len(prefix) :] for item in page.get("Contents", [])]
+        if not names:
+            raise StorageError(uri, "not_found", "no object under this prefix")
+        return sorted(names)
+
     def is_empty_prefix(self, uri: str) -> bool:
         """True when no object's key starts with ``uri/`` (an S3 'directory' that is not there)."""
         location = parse_location(uri)

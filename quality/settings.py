@@ -8,12 +8,12 @@ Durations are written ``90s``, ``15m``, ``24h``, ``7d`` or as plain seconds.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Annotated, ClassVar, Final
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from contract.durations import parse_duration
 from contract.join import MissingOutcome
 from contract.outcome import OUTCOME_TOPIC
 from scoring.errors import NOT_SHOWN, SettingsError
@@ -35,20 +35,6 @@ RESERVED_PROPERTIES: Final = frozenset(
     }
 )
 """The librdkafka properties the monitor sets itself (``quality.monitor.consumer_config``)."""
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
-_UNIT_S: Final = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_duration(value: object) -> object:
-    """``90s``, ``15m``, ``24h``, ``7d``, ``250ms`` or plain seconds, as seconds."""
-    if isinstance(value, str):
-        match = _DURATION.match(value)
-        if match is None:
-            raise ValueError("must be a duration such as 90s, 15m, 24h or 7d")
-        return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
-    return value
-
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 

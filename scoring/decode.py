@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from contract.errors import ContractViolation
+from contract.framing import FrameRejection, Framing, unframe
 from contract.schema import SessionEvent
 from contract.validation import parse_event
-from scoring.framing import FrameRejection, Framing, unframe
 from scoring.limits import (
     MAX_COMMAS,
     MAX_KEY_BYTES,
@@ -88,7 +88,7 @@ def decode_value(
 
     The cheap checks (sizes, then `scoring.limits` on the raw bytes) come first, so that no
     value costs much more to refuse than an event costs to accept. `framing` says whether
-    values may carry a Schema Registry header (scoring.framing).
+    values may carry a Schema Registry header (contract.framing).
     """
     if key is not None and len(key) > max_key_bytes:
         return Refusal(*key_error(len(key), max_key_bytes))

@@ -41,9 +41,9 @@ from contract.brokers import (
     properties_from_environment,
     property_variable,
 )
+from contract.framing import Framing, InputFormat
 from contract.storage import S3_ENVIRONMENT, S3Options, StorageError, parse_location
 from scoring.errors import NOT_SHOWN, SettingsError
-from scoring.framing import Framing, InputFormat
 
 logger = logging.getLogger(__name__)
 

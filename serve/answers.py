@@ -13,10 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
+from contract.framing import Framing
 from contract.schema import CONTRACT_VERSION
 from scoring.batch import score_batch
 from scoring.decode import Rejection
-from scoring.framing import Framing
 from serve.errors import RequestRefused
 from serve.items import Items, split_items
 from serve.metrics import ServeMetrics

@@ -12,6 +12,8 @@ Subcommands (``train`` is the default, so ``python -m training --data ... --out 
     python -m training builds --registry DIR_OR_S3   (the builds, their metrics and MODEL_URIs)
     python -m training compare --champion URI --challenger URI --data LABELLED   (exit 0: the
         challenger is not worse by --rule; 1: worse; 2: undecided. training.compare)
+    python -m training collect --out DIR_OR_S3 --since 7d   (labelled sessions from the
+        input and outcome topics: training.collect)
 """
 
 from __future__ import annotations
@@ -88,7 +90,8 @@ def _add_train(
         "--data",
         required=True,
         help="CSV, Parquet or SQLite file: a path, file:// or http(s):// URL, or "
-        "sqlite:///relative.db?table=NAME / sqlite:////absolute.db?table=NAME",
+        "sqlite:///relative.db?table=NAME / sqlite:////absolute.db?table=NAME; or the "
+        "directory or s3:// prefix python -m training collect wrote",
     )
     parser.add_argument(
         "--out", required=True, help="registry: a directory or an s3://bucket/prefix URI"
@@ -176,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["builds"]:
         return list_registry(arguments[1:])
+    if arguments[:1] == ["collect"]:
+        from training.collect import main as collect_main
+
+        return collect_main(arguments[1:])
     if arguments[:1] == ["drift"]:
         from training.drift import main as drift_main
 

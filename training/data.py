@@ -6,10 +6,16 @@ Accepted sources:
 - an ``http(s)://`` URL to any of those (downloaded into memory, or a temp file for SQLite);
 - an ``s3://bucket/key`` URI to any of those (settings: ``contract.storage``);
 - ``sqlite:///relative/to.db?table=sessions`` or ``sqlite:////absolute/to.db?table=sessions``
-  (SQLAlchemy's convention), or any SQLite path or URL plus ``table=`` (``--table``).
+  (SQLAlchemy's convention), or any SQLite path or URL plus ``table=`` (``--table``);
+- a directory or an ``s3://`` prefix written by ``python -m training collect`` (Parquet parts
+  and ``_collect.json``: ``training.dataset``).
 
 The format is recognised by the file's magic bytes (``PAR1``, ``SQLite format 3``), falling back
-to CSV. The sha256 recorded in the manifest is that of the source bytes as read.
+to CSV. The sha256 recorded in the manifest is that of the source bytes as read (of a collected
+dataset: its parts' bytes, one after another).
+
+A table with an ``event_time`` column (a collected dataset has one) keeps it, as UTC times:
+training then splits by time (``training.split``). Any other extra column is dropped.
 """
 
 from __future__ import annotations
@@ -33,12 +39,13 @@ import pandas as pd
 from contract.parsing import parse_bool
 from contract.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from contract.storage import S3Options, StorageError, Store
+from training.dataset import TIME_COLUMN, CollectSummary, DatasetError, read_dataset, read_summary
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["DataError", "LoadedData", "deduplicate", "load_sessions", "split_features_label"]
 
-Format = Literal["csv", "parquet", "sqlite"]
+Format = Literal["csv", "parquet", "sqlite", "collected"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _PARQUET_MAGIC = b"PAR1"
@@ -58,12 +65,19 @@ class DataError(Exception):
 
 @dataclass(frozen=True)
 class LoadedData:
-    """The raw table (18 columns, booleans normalised) and where it came from."""
+    """The raw table (18 columns, booleans normalised, and ``event_time`` when the source has
+    it) and where it came from."""
 
     frame: pd.DataFrame
     uri: str
     sha256: str
     format: Format
+    source: CollectSummary | None = None
+    """The summary of a collected dataset (its topics, range and counts); None for a file."""
+
+    @property
+    def has_event_times(self) -> bool:
+        return TIME_COLUMN in self.frame.columns
 
 
 def load_sessions(
@@ -83,21 +97,60 @@ def load_sessions(
     if scheme in ("http", "https"):
         local, raw = None, _download(uri)
     elif scheme == "s3":
+        store = store or Store(S3Options.from_environ())
         try:
-            local, raw = None, (store or Store(S3Options.from_environ())).read_bytes(uri)
+            local, raw = None, store.read_bytes(uri)
         except StorageError as exc:
-            raise DataError(uri, str(exc)) from exc
-    elif scheme == "file":
-        local = Path(urllib.request.url2pathname(parsed.path))
-        raw = _read_path(uri, local)
-    elif scheme == "":
-        local = Path(uri)
+            collected = (
+                _load_collected(uri, store, require_label) if exc.problem == "not_found" else None
+            )
+            if collected is None:
+                raise DataError(uri, str(exc)) from exc
+            return collected
+    elif scheme in ("file", ""):
+        local = Path(urllib.request.url2pathname(parsed.path)) if scheme else Path(uri)
+        if local.is_dir():
+            collected = _load_collected(str(local), store or Store(), require_label)
+            if collected is None:
+                raise DataError(
+                    uri,
+                    "a directory without _collect.json: pass a data file, or a directory "
+                    "written by python -m training collect",
+                )
+            return collected
         raw = _read_path(uri, local)
     else:
         raise DataError(
             uri, f"unsupported scheme {scheme!r} (use a path, file://, http(s)://, s3://)"
         )
     return _finish(uri, raw, _sniff_format(raw), table, local, require_label)
+
+
+def _load_collected(uri: str, store: Store, require_label: bool) -> LoadedData | None:
+    """The dataset ``python -m training collect`` wrote at ``uri``; None when there is none."""
+    try:
+        summary = read_summary(uri, store)
+        if summary is None:
+            return None
+        frame, digest = read_dataset(uri, store, summary)
+    except DatasetError as exc:
+        raise DataError(uri, exc.reason) from exc
+    if frame.empty:
+        raise DataError(
+            uri,
+            f"the collected dataset holds no rows (range {summary.range_from}..{summary.range_to}"
+            f" of {summary.input_topic}; counts {summary.counts}): collect a range whose "
+            "sessions have their outcomes",
+        )
+    frame = _normalise(uri, frame, require_label or LABEL_COLUMN in frame.columns)
+    logger.info(
+        "loaded uri=%s format=collected parts=%d rows=%d sha256=%s",
+        uri,
+        len(summary.parts),
+        len(frame),
+        digest,
+    )
+    return LoadedData(frame=frame, uri=uri, sha256=digest, format="collected", source=summary)
 
 
 def _read_path(uri: str, path: Path) -> bytes:
@@ -145,6 +198,8 @@ def _finish(
         raise
     except (ValueError, OSError, sqlite3.Error, pd.errors.ParserError) as exc:
         raise DataError(uri, f"cannot parse as {fmt}: {exc}") from exc
+    if frame.empty:
+        raise DataError(uri, "the table holds no rows")
     frame = _normalise(uri, frame, require_label or LABEL_COLUMN in frame.columns)
     logger.info("loaded uri=%s format=%s rows=%d sha256=%s", uri, fmt, len(frame), digest)
     return LoadedData(frame=frame, uri=uri, sha256=digest, format=fmt)
@@ -183,11 +238,28 @@ def _normalise(uri: str, frame: pd.DataFrame, with_label: bool = True) -> pd.Dat
     missing = [column for column in expected if column not in frame.columns]
     if missing:
         raise DataError(uri, f"missing columns {missing}")
+    if TIME_COLUMN in frame.columns:
+        expected.append(TIME_COLUMN)
     frame = frame.loc[:, expected].copy()
     for column in _BOOL_COLUMNS:
         if column in frame.columns:
             frame[column] = _to_bool(uri, column, frame[column])
+    if TIME_COLUMN in frame.columns:
+        frame[TIME_COLUMN] = _to_times(uri, frame[TIME_COLUMN])
     return frame
+
+
+def _to_times(uri: str, values: pd.Series) -> pd.Series:
+    """``event_time`` as UTC times: a datetime column, or ISO 8601 text with an offset."""
+    try:
+        times = pd.to_datetime(values, utc=True, format="ISO8601")
+    except (ValueError, TypeError) as exc:
+        raise DataError(
+            uri, f"column {TIME_COLUMN} holds values that are not times: {exc}"
+        ) from exc
+    if times.isna().any():
+        raise DataError(uri, f"column {TIME_COLUMN} has {int(times.isna().sum())} empty values")
+    return times
 
 
 def _to_bool(uri: str, column: str, values: pd.Series) -> pd.Series:
@@ -205,8 +277,12 @@ def _to_bool(uri: str, column: str, values: pd.Series) -> pd.Series:
 
 
 def deduplicate(frame: pd.DataFrame) -> pd.DataFrame:
-    """Drop exact duplicate rows (all 18 columns equal), keeping the first; fresh index."""
-    return frame.drop_duplicates(keep="first").reset_index(drop=True)
+    """Drop exact duplicate rows (all 18 columns equal, ``event_time`` not compared), keeping
+    the first (with event times: the oldest); fresh index."""
+    if TIME_COLUMN in frame.columns:
+        frame = frame.sort_values(TIME_COLUMN, kind="stable")
+    columns = [column for column in frame.columns if column != TIME_COLUMN]
+    return frame.drop_duplicates(subset=columns, keep="first").reset_index(drop=True)
 
 
 def split_features_label(frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:

@@ -1,5 +1,7 @@
 """The training job end to end: data -> split -> search -> evaluate -> artifact.
 
+The split is ``training.split``: stratified, or by time for data with event times.
+
 ``__main__`` only parses arguments and calls :func:`run_training`; tests call it directly.
 """
 
@@ -20,20 +22,27 @@ import numpy as np
 import pandas as pd
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import ValidationError
-from sklearn.model_selection import StratifiedKFold, train_test_split
+from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from contract.errors import ContractError, ContractViolation, violations_from_validation_error
 from contract.frame import dataset_row_to_event_dict, events_to_frame
-from contract.manifest import GOLDEN_TOLERANCE, artifact_name, library_versions, sha256_file
+from contract.manifest import (
+    GOLDEN_TOLERANCE,
+    DataSource,
+    artifact_name,
+    library_versions,
+    sha256_file,
+)
 from contract.pipeline import Variant, required_columns
 from contract.profile import reference_profile
-from contract.schema import CONTRACT_VERSION, SessionEvent
+from contract.schema import CONTRACT_VERSION, LABEL_COLUMN, SessionEvent
 from contract.storage import S3Options, Store, is_s3, join
 from training import artifact, report
-from training.data import deduplicate, load_sessions, split_features_label
+from training.data import LoadedData, deduplicate, load_sessions
 from training.evaluate import F1_RULE, Evaluation, ThresholdRule, evaluate
 from training.search import FAMILIES, SCORING, SearchResult, run_search
+from training.split import split_rows
 
 logger = logging.getLogger(__name__)
 
@@ -147,6 +156,22 @@ def _check_frame_parity(
         raise TrainServeSkewError(variant, worst)
 
 
+def _source(loaded: LoadedData) -> dict[str, Any]:
+    """The manifest's ``data.source`` of a collected dataset: the topics and the range."""
+    summary = loaded.source
+    if summary is None:
+        return {}
+    source = DataSource(
+        input_topic=summary.input_topic,
+        outcome_topic=summary.outcome_topic,
+        range_from=summary.range_from,
+        range_to=summary.range_to,
+        outcome_window_seconds=summary.outcome_window_seconds,
+        missing_outcome=summary.missing_outcome,
+    )
+    return {"source": source.model_dump(mode="json")}
+
+
 def run_training(config: TrainConfig, store: Store | None = None) -> BuildResult:
     """Train every requested variant and write one immutable build; returns where it went."""
     started = time.perf_counter()
@@ -154,17 +179,19 @@ def run_training(config: TrainConfig, store: Store | None = None) -> BuildResult
     store = store or Store(S3Options.from_environ())
     loaded = load_sessions(config.data, config.table, store=store)
     frame = deduplicate(loaded.frame)
-    X, y = split_features_label(frame)
-    X_train, X_test, y_train, y_test = train_test_split(
-        X, y, test_size=config.test_size, stratify=y, random_state=config.seed
-    )
+    split = split_rows(frame, config.test_size, config.seed, config.folds)
+    X_train, X_test, y_train, y_test = split.X_train, split.X_test, split.y_train, split.y_test
+    positive_rate = float(frame[LABEL_COLUMN].mean())
     logger.info(
-        "split rows_raw=%d rows_deduplicated=%d rows_train=%d rows_test=%d positive_rate=%.4f",
+        "split rule=%s rows_raw=%d rows_deduplicated=%d rows_train=%d rows_test=%d "
+        "positive_rate=%.4f time_boundary=%s",
+        split.manifest["rule"],
         len(loaded.frame),
         len(frame),
         len(X_train),
         len(X_test),
-        float(y.mean()),
+        positive_rate,
+        split.manifest.get("time_boundary", "-"),
     )
     golden_rows, golden = golden_events(X_test, y_test, config.seed)
     cv = StratifiedKFold(n_splits=config.folds, shuffle=True, random_state=config.seed)
@@ -210,9 +237,11 @@ def run_training(config: TrainConfig, store: Store | None = None) -> BuildResult
             "rows_deduplicated": len(frame),
             "rows_train": len(X_train),
             "rows_test": len(X_test),
-            "positive_rate": float(y.mean()),
+            "positive_rate": positive_rate,
+            **split.times,
+            **_source(loaded),
         },
-        "split": {"seed": config.seed, "test_size": config.test_size, "stratified": True},
+        "split": split.manifest,
         "training": {
             "search": "RandomizedSearchCV per estimator family",
             "scoring": SCORING,

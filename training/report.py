@@ -194,6 +194,17 @@ def _importances(importances: pd.Series, variant: str) -> Any:
     return figure
 
 
+def _split_line(split: Mapping[str, Any], data: Mapping[str, Any]) -> str:
+    shares = f"{1 - split['test_size']:.0%}/{split['test_size']:.0%}"
+    counts = f"{data['rows_train']} train, {data['rows_test']} test"
+    if split.get("rule") == "time":
+        return (
+            f"- split: by time {shares}, test from {split['time_boundary']} (data "
+            f"{data['event_time_min']} to {data['event_time_max']}): {counts}"
+        )
+    return f"- split: stratified {shares}, seed {split['seed']}: {counts}"
+
+
 def write_summary(
     path: Path, manifest: Mapping[str, Any], reports: Sequence[VariantReport]
 ) -> None:
@@ -207,8 +218,7 @@ def write_summary(
         f"- data: `{data['uri']}` (sha256 `{data['sha256'][:16]}…`), {data['rows_raw']} rows, "
         f"{data['rows_deduplicated']} after dropping exact duplicates, positive rate "
         f"{data['positive_rate']:.3f}",
-        f"- split: stratified {1 - split['test_size']:.0%}/{split['test_size']:.0%}, seed "
-        f"{split['seed']}: {data['rows_train']} train, {data['rows_test']} test",
+        _split_line(split, data),
         "- search: RandomizedSearchCV per estimator family, stratified 5-fold, average "
         "precision; calibration chosen by CV Brier; threshold rule "
         f"`{manifest['training']['threshold_rule']}` on out-of-fold training predictions; "

@@ -1,6 +1,7 @@
 """The direction of dependencies, enforced: contract <- scoring <- {consumer, serve, quality};
 training <- contract. The contract stands alone, the scoring runtime knows no transport, a
-front door never imports another or training, and no module reaches into another module's
+front door never imports another or training, training speaks Kafka in one module only
+(``training/collect.py``, which reads the topics), and no module reaches into another module's
 private names."""
 
 from __future__ import annotations
@@ -28,9 +29,12 @@ ALLOWED: dict[str, frozenset[str]] = {
 FORBIDDEN: dict[str, frozenset[str]] = {
     package: PROJECT - allowed - {package} for package, allowed in ALLOWED.items()
 }
-TRANSPORT_FREE = {"contract", "scoring", "serve", "training"}
+TRANSPORT_FREE = {"contract", "scoring", "serve"}
 """Packages that never import a Kafka client (the runtime is shared by every front door)."""
 KAFKA = "confluent_kafka"
+TRAINING_KAFKA_MODULES = {"training/collect.py"}
+"""The only modules of training that read Kafka: the rest of it (and every training run) needs
+no broker."""
 
 
 def _imports(path: Path) -> Iterator[tuple[int, str, list[str]]]:
@@ -72,6 +76,16 @@ def test_the_runtime_and_the_http_front_door_know_no_kafka(package: str) -> None
         if module.split(".")[0] == KAFKA
     ]
     assert not broken, f"{KAFKA} imported outside the Kafka adapter:\n" + "\n".join(broken)
+
+
+def test_training_reads_kafka_in_its_collect_module_only() -> None:
+    importers = {
+        path.relative_to(REPO).as_posix()
+        for path in _package_files("training")
+        for _, module, _ in _imports(path)
+        if module.split(".")[0] == KAFKA
+    }
+    assert importers <= TRAINING_KAFKA_MODULES, f"{KAFKA} imported in training outside collect"
 
 
 def test_only_the_front_doors_themselves_import_them() -> None:

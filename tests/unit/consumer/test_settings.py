@@ -15,8 +15,8 @@ from consumer.__main__ import main as consumer_main
 from consumer.kafka import RESERVED_PROPERTIES, consumer_config, producer_config
 from consumer.publish import DEAD_LETTER_BUDGET_BYTES, DEAD_LETTER_MARGIN_BYTES
 from consumer.settings import load_settings
+from contract.framing import Framing
 from scoring.errors import SettingsError
-from scoring.framing import Framing
 
 BASE = {"MODEL_URI": "/models/b1/best_model_full.joblib", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
 

@@ -1,4 +1,5 @@
-"""Reading a manifest: a file far larger than any manifest is refused before it is read whole."""
+"""Reading a manifest: a file far larger than any manifest is refused before it is read whole;
+manifests written before the time split and collected data still read, with their defaults."""
 
 from __future__ import annotations
 
@@ -6,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from contract.manifest import MANIFEST_MAX_BYTES, MANIFEST_NAME, ManifestError, read_manifest
+from contract.manifest import (
+    MANIFEST_MAX_BYTES,
+    MANIFEST_NAME,
+    DataInfo,
+    ManifestError,
+    SplitInfo,
+    read_manifest,
+)
 from scoring.errors import GateError
 from scoring.gates import manifest_beside
 
@@ -46,3 +54,35 @@ def test_a_manifest_at_the_limit_is_read_and_judged_by_its_shape(tmp_path: Path)
     with pytest.raises(ManifestError) as caught:
         read_manifest(build)
     assert "is not a valid manifest" in caught.value.reason
+
+
+def test_split_and_data_of_older_manifests_read_with_defaults() -> None:
+    split = SplitInfo.model_validate({"seed": 1, "test_size": 0.2, "stratified": True})
+    assert (split.rule, split.time_boundary, split.cv) == ("stratified", None, None)
+    data = DataInfo.model_validate(
+        {
+            "uri": "x.csv",
+            "sha256": "0" * 64,
+            "rows_raw": 10,
+            "rows_deduplicated": 9,
+            "rows_train": 7,
+            "rows_test": 2,
+            "positive_rate": 0.2,
+        }
+    )
+    assert (data.event_time_min, data.event_time_max, data.source) == (None, None, None)
+
+
+def test_a_time_split_of_collected_data() -> None:
+    split = SplitInfo.model_validate(
+        {
+            "seed": 1,
+            "test_size": 0.2,
+            "stratified": False,
+            "rule": "time",
+            "time_boundary": "2026-12-07T00:00:00.000Z",
+        }
+    )
+    assert split.rule == "time"
+    with pytest.raises(ValueError, match="rule"):
+        SplitInfo.model_validate({"seed": 1, "test_size": 0.2, "stratified": False, "rule": "x"})

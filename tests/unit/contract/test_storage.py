@@ -51,8 +51,12 @@ def test_local_store_reads_downloads_and_lists(tmp_path: Path) -> None:
     (tmp_path / "b1").mkdir()
     (tmp_path / "b2").mkdir()
     (tmp_path / "b1" / "a.txt").write_text("payload")
+    (tmp_path / "b1" / "b.txt").write_text("")
     store = Store()
     assert store.children(str(tmp_path)) == ["b1", "b2"]
+    assert store.files(str(tmp_path / "b1")) == ["a.txt", "b.txt"]
+    with pytest.raises(StorageError, match="no such directory"):
+        store.files(str(tmp_path / "b1" / "a.txt"))
     assert store.read_bytes(str(tmp_path / "b1" / "a.txt")) == b"payload"
     store.download((tmp_path / "b1" / "a.txt").as_uri(), tmp_path / "copy" / "a.txt")
     assert (tmp_path / "copy" / "a.txt").read_text() == "payload"

@@ -16,9 +16,9 @@ from confluent_kafka.schema_registry.json_schema import JSONSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext, SerializationError
 
 from contract.__main__ import schema_text
+from contract.framing import Framing, InputFormat
 from contract.schema import SessionEvent
 from scoring.decode import Rejection, decode_batch, decode_message
-from scoring.framing import Framing, InputFormat
 from tests.unit.scoring.fakes import FakeMessage, valid_event
 
 MAX_BYTES = 65_536

@@ -105,7 +105,16 @@ def test_manifest_keys_and_values(run: Run) -> None:
     assert data["rows_deduplicated"] == len(raw.drop_duplicates()) < ROWS
     assert data["rows_train"] + data["rows_test"] == data["rows_deduplicated"]
     assert data["rows_test"] == pytest.approx(0.2 * data["rows_deduplicated"], abs=1)
-    assert manifest["split"] == {"seed": TRAIN_SEED, "test_size": 0.2, "stratified": True}
+    split = manifest["split"]
+    assert {key: split[key] for key in ("seed", "test_size", "stratified", "rule")} == {
+        "seed": TRAIN_SEED,
+        "test_size": 0.2,
+        "stratified": True,
+        "rule": "stratified",  # a CSV has no event times
+    }
+    assert split["time_boundary"] is None
+    assert data["event_time_min"] is None
+    assert data["source"] is None
     assert set(manifest["artifacts"]) == set(ARTIFACTS)
     for name, entry in manifest["artifacts"].items():
         variant = entry["variant"]
