@@ -14,6 +14,8 @@ Subcommands (``train`` is the default, so ``python -m training --data ... --out 
         challenger is not worse by --rule; 1: worse; 2: undecided. training.compare)
     python -m training collect --out DIR_OR_S3 --since 7d   (labelled sessions from the
         input and outcome topics: training.collect)
+    python -m training cycle --registry DIR_OR_S3 [--champion URI]   (collect -> train ->
+        compare with the build in service -> the verdict: training.cycle, the CronJob's command)
 """
 
 from __future__ import annotations
@@ -191,6 +193,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from training.compare import main as compare_main
 
         return compare_main(arguments[1:])
+    if arguments[:1] == ["cycle"]:
+        from training.cycle import main as cycle_main
+
+        return cycle_main(arguments[1:])
     if not arguments or arguments[0] not in (*COMMANDS, "-h", "--help"):
         arguments.insert(0, DEFAULT_COMMAND)
     variants: Sequence[str] = ()

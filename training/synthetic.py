@@ -48,12 +48,14 @@ def _durations(rng: np.random.Generator, pages: np.ndarray, seconds_per_page: fl
     return np.round(pages * per_page, 4)
 
 
-def generate_sessions(n: int, seed: int = 0) -> pd.DataFrame:
+def generate_sessions(n: int, seed: int = 0, page_value_effect: float = 1.5) -> pd.DataFrame:
     """Return ``n`` synthetic sessions with the dataset's 18 columns (17 features + ``Revenue``).
 
-    Deterministic for a given ``(n, seed)``. Includes the dataset's kinds of mess: a few rows
-    with ``-1`` in the three ``*_Duration`` columns, a few with the first eight numeric columns
-    empty, and a few exact duplicate rows.
+    ``page_value_effect`` is how strongly page values drive a purchase (the logit's weight of
+    ``log1p(PageValues)``); a negative one reverses the relation: sessions whose behaviour has
+    changed, for the retraining cycle's demo and tests. Deterministic for given arguments.
+    Includes the dataset's kinds of mess: a few rows with ``-1`` in the three ``*_Duration``
+    columns, a few with the first eight numeric columns empty, and a few exact duplicate rows.
     """
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
@@ -90,7 +92,7 @@ def generate_sessions(n: int, seed: int = 0) -> pd.DataFrame:
     # The label: page values dominate; engagement, exits, season and visitor type add signal
     # that a model without PageValues can still pick up.
     logit = (
-        1.5 * np.log1p(page_values)
+        page_value_effect * np.log1p(page_values)
         + 0.5 * np.log1p(product)
         - 18.0 * exit_rates
         + 0.9 * (month == "Nov")
