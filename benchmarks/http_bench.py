@@ -210,8 +210,8 @@ class Window:
 async def _post(pool: Pool, body: bytes) -> int:
     """The answer's status; 0 when none came (connection refused or reset, timed out)."""
     try:
-        async with asyncio.timeout(CLIENT_TIMEOUT_S), pool.connection() as connection:
-            answer = await connection.post("/v1/score", body)
+        async with asyncio.timeout(CLIENT_TIMEOUT_S):
+            answer = await pool.post("/v1/score", body)
     except (NoAnswerError, OSError, TimeoutError) as exc:
         logger.warning("no answer: %r", exc)
         return 0

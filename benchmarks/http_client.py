@@ -11,8 +11,7 @@ socket: h11 frames and parses, and a response h11 cannot parse is an error.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -22,7 +21,12 @@ READ_CHUNK = 65_536
 
 
 class NoAnswerError(RuntimeError):
-    """The connection failed or closed before a whole answer came."""
+    """The connection failed or closed before a whole answer came; ``answer_started`` when
+    some of the answer had come."""
+
+    def __init__(self, reason: str, answer_started: bool = False) -> None:
+        super().__init__(reason)
+        self.answer_started = answer_started
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Connection:
         self._host = host
         self._http = h11.Connection(our_role=h11.CLIENT)
         self.reusable = True  # False once the server said it closes after its answer
+        self._started = False  # whether any byte of the current answer has come
 
     @classmethod
     async def open(cls, url: str) -> Connection:
@@ -59,11 +64,12 @@ class Connection:
         ]
         out = self._http.send(h11.Request(method="POST", target=path, headers=headers))
         out += self._http.send(h11.Data(data=body)) + self._http.send(h11.EndOfMessage())
+        self._started = False
         try:
             self._writer.write(out)
             return await self._answer()
         except (OSError, h11.ProtocolError, asyncio.IncompleteReadError) as exc:
-            raise NoAnswerError(repr(exc)) from exc
+            raise NoAnswerError(repr(exc), self._started) from exc
 
     async def _answer(self) -> Answer:
         status, parts = 0, []
@@ -72,7 +78,8 @@ class Connection:
             if event is h11.NEED_DATA:
                 data = await self._reader.read(READ_CHUNK)
                 if not data:
-                    raise NoAnswerError("the server closed the connection")
+                    raise NoAnswerError("the server closed the connection", self._started)
+                self._started = True
                 self._http.receive_data(data)
             elif isinstance(event, h11.Response):
                 status = event.status_code
@@ -85,7 +92,7 @@ class Connection:
                     self.reusable = False
                 return Answer(status, b"".join(parts))
             elif isinstance(event, h11.ConnectionClosed):
-                raise NoAnswerError("the server closed the connection")
+                raise NoAnswerError("the server closed the connection", self._started)
 
     async def close(self) -> None:
         self._writer.close()
@@ -94,8 +101,13 @@ class Connection:
 
 
 class Pool:
-    """At most ``size`` connections to ``url``; ``connection()`` lends an idle one or opens a
-    new one, and waits when all ``size`` are busy. A connection that failed is dropped."""
+    """At most ``size`` connections to ``url``; ``post`` sends on an idle one or a new one, and
+    waits when all ``size`` are busy. A connection that failed is dropped.
+
+    A server closes a keep-alive connection that stayed idle too long, and the client learns it
+    only when it sends the next request on it: a request sent on a *reused* connection that
+    ends before any byte of an answer is sent once more on a new connection (what browsers and
+    urllib3 do). A new connection that fails is an error at once."""
 
     def __init__(self, url: str, size: int) -> None:
         self.url = url
@@ -103,26 +115,40 @@ class Pool:
         self._slots = asyncio.Semaphore(size)
         self._all: set[Connection] = set()
 
-    @asynccontextmanager
-    async def connection(self) -> AsyncIterator[Connection]:
+    async def post(self, path: str, body: bytes, content_type: str = "application/json") -> Answer:
         async with self._slots:
-            connection = self._idle.pop() if self._idle else await self._open()
-            try:
-                yield connection
-            except BaseException:
-                self._all.discard(connection)
-                await connection.close()
-                raise
-            if connection.reusable:
-                self._idle.append(connection)
-            else:
-                self._all.discard(connection)
-                await connection.close()
+            while True:
+                reused = bool(self._idle)
+                connection = self._idle.pop() if reused else await self._open()
+                try:
+                    answer = await connection.post(path, body, content_type)
+                except NoAnswerError as exc:
+                    await self._drop(connection)
+                    if reused and not exc.answer_started:
+                        continue  # closed while idle: the request never reached the server
+                    raise
+                except BaseException:
+                    await self._drop(connection)
+                    raise
+                if connection.reusable:
+                    self._idle.append(connection)
+                else:
+                    await self._drop(connection)
+                return answer
 
     async def _open(self) -> Connection:
         connection = await Connection.open(self.url)
         self._all.add(connection)
         return connection
+
+    async def _drop(self, connection: Connection) -> None:
+        self._all.discard(connection)
+        await connection.close()
+
+    @property
+    def opened(self) -> int:
+        """Connections open now."""
+        return len(self._all)
 
     async def close(self) -> None:
         for connection in list(self._all):

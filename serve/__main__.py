@@ -108,6 +108,7 @@ def serve(settings: ServeSettings, listener: socket.socket) -> int:
         log_config=None,  # scoring.logs configured the root logger; uvicorn's loggers use it
         access_log=False,  # serve_requests_total counts every answer
         server_header=False,
+        timeout_keep_alive=settings.serve_keep_alive_s,
         timeout_graceful_shutdown=max(1, round(settings.serve_shutdown_timeout_s)),
     )
     server = _Server(config, state)

@@ -48,6 +48,14 @@ class ServeSettings(ModelSettings):
         description="Most POST /v1/score requests worked on at once (reading, scoring); one more "
         "is refused at once with 503 and Retry-After, never queued.",
     )
+    serve_keep_alive_s: int = Field(
+        default=75,
+        ge=1,
+        le=3_600,
+        description="How long an idle keep-alive connection stays open. Longer than the idle "
+        "timeout of the load balancer in front (60 s for most), so that the server never closes "
+        "a connection the balancer is about to reuse.",
+    )
     serve_shutdown_timeout_s: float = Field(
         default=20.0,
         gt=0,

@@ -90,18 +90,47 @@ def test_an_answer_is_read_whole_and_the_connection_kept() -> None:
 def test_a_connection_the_server_closes_is_not_reused() -> None:
     async def scenario(url: str) -> Any:
         pool = Pool(url, size=1)
-        async with pool.connection() as connection:
-            answer = await connection.post("/bye", b"")
-            reusable = connection.reusable
-        async with pool.connection() as connection:  # a new one: the first was closed
-            again = await connection.post("/echo", b"ok")
+        answer = await pool.post("/bye", b"")
+        after_bye = pool.opened  # the server said it closes: dropped
+        again = await pool.post("/echo", b"ok")  # on a new one
+        after_echo = pool.opened
         await pool.close()
-        return answer, reusable, again
+        return answer, after_bye, again, after_echo
 
-    answer, reusable, again = _run(scenario)
+    answer, after_bye, again, after_echo = _run(scenario)
     assert (answer.status, answer.body) == (200, b"bye")
-    assert not reusable
+    assert after_bye == 0
     assert (again.status, again.body) == (201, b"ko")
+    assert after_echo == 1
+
+
+def test_a_keep_alive_connection_closed_while_idle_is_replaced_once() -> None:
+    """The server closes each connection after one answer without saying so (as one whose
+    keep-alive timeout passed): the next request on it is sent again on a new connection."""
+    connections: list[int] = []
+
+    async def one_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await writer.drain()
+        writer.close()
+
+    async def main() -> list[bytes]:
+        server = await asyncio.start_server(one_answer, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool = Pool(f"http://127.0.0.1:{port}", size=1)
+        bodies = []
+        for _ in range(3):
+            await asyncio.sleep(0.05)  # the server has closed the idle connection by now
+            bodies.append((await pool.post("/", b"")).body)
+        await pool.close()
+        server.close()
+        await server.wait_closed()
+        return bodies
+
+    assert asyncio.run(main()) == [b"ok"] * 3
+    assert len(connections) == 3
 
 
 def test_a_server_that_closes_without_answering_is_an_error_not_a_hang() -> None:
@@ -127,8 +156,7 @@ def test_the_pool_never_opens_more_than_its_size() -> None:
         pool = Pool(url, size=3)
 
         async def one() -> bytes:
-            async with pool.connection() as connection:
-                return (await connection.post("/slow", b"")).body
+            return (await pool.post("/slow", b"")).body
 
         ports = await asyncio.gather(*(one() for _ in range(12)))
         await pool.close()
