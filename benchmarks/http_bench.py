@@ -471,7 +471,8 @@ def summarise(results: HttpResults, opts: HttpOptions) -> None:
             serve_single.requests_per_s / base_single.requests_per_s, 2
         )
     open_serve = by_name.get(f"serve-1-open-{opts.rate}")
-    errors = sum(r.errors for r in results.runs)
+    # The baseline falls behind at the open loop's rate and gives up thousands: its rows say so.
+    serve_errors = sum(r.errors for r in results.runs if r.server == "serve")
     results.targets = {
         f"serve single-event p99 <= {GOAL_P99_MS:g} ms at {opts.rate} requests/s": _verdict(
             open_serve.p99_ms <= GOAL_P99_MS and open_serve.errors == 0 if open_serve else None
@@ -484,7 +485,7 @@ def summarise(results: HttpResults, opts: HttpOptions) -> None:
         f"{opts.batch}-event requests >= {GOAL_BATCH_EVENTS_PER_S:,} events/s": _verdict(
             serve_batch.events_per_s >= GOAL_BATCH_EVENTS_PER_S if serve_batch else None
         ),
-        "every request answered 200": _verdict(errors == 0),
+        "every request to serve answered 200": _verdict(serve_errors == 0),
     }
 
 

@@ -85,7 +85,7 @@ def test_http_benchmark_smoke_run_writes_its_results(model_build: Path, tmp_path
         "serve single-event p99 <= 10 ms at 5 requests/s",
         "serve single-event throughput >= 4x the baseline's",
         "10-event requests >= 20,000 events/s",
-        "every request answered 200",
+        "every request to serve answered 200",
     }
     assert set(results["targets"].values()) <= {"met", "NOT met"}
     assert results["ratios"]["serve/baseline single-event, best of each"] > 0
