@@ -100,8 +100,8 @@ def serve(settings: ServeSettings, listener: socket.socket) -> int:
     app = create_app(settings, state, metrics, slots)
     config = uvicorn.Config(
         app,
-        # The C parser and event loop: h11 and asyncio's pure-Python loop cost a few hundred
-        # microseconds of CPU per request, more than scoring one event (docs/benchmarks.md).
+        # The C parser and event loop: h11 and asyncio's pure-Python loop cost more CPU per
+        # request (measured in docs/benchmarks.md, "The HTTP front door").
         http="httptools",
         loop="uvloop",
         lifespan="off",
