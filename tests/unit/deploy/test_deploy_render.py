@@ -171,29 +171,72 @@ def dockerfile_uid(dockerfile: Path) -> int:
     return int(users[-1].split(":")[0])
 
 
-def test_training_job_equals_the_cronjob_pod(rendered: RenderFn, repo_root: Path) -> None:
+# What only one of the two training pods has: the Job reads its data set from the data volume
+# (dev); the CronJob's cycle reads Kafka as its own principal and checks the builds it compares
+# with the scorers' trusted keys (prod).
+JOB_ONLY_VOLUMES = {"data"}
+CRONJOB_ONLY_VOLUMES = {"kafka-credentials", "trusted-keys"}
+
+
+def test_training_job_shares_the_cronjob_pod(rendered: RenderFn, repo_root: Path) -> None:
+    """training/job.yaml trains one build from a named data set (an environment's first build);
+    the CronJob runs the retraining cycle. They differ in what they run and read, nothing else:
+    the same image, pod and container security, resources, registry and, in prod, signing key
+    and object store; the Job writes its build where the cycle's registry is."""
     scripts = tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))["project"][
         "scripts"
     ]
     for env in ("dev", "prod"):
         cron = rendered(env).one("CronJob")["spec"]["jobTemplate"]["spec"]
         job = rendered(f"{env}/train").one("Job")["spec"]
-        assert job == cron, f"{env}: training/job.yaml drifted from base/retrain-cronjob.yaml"
-        container = job["template"]["spec"]["containers"][0]
-        assert container["command"][0] in scripts
+        for key in ("backoffLimit", "ttlSecondsAfterFinished", "podFailurePolicy"):
+            assert job.get(key) == cron.get(key), f"{env}: {key}"
+        assert job["template"]["metadata"] == cron["template"]["metadata"], env
+        job_pod, cron_pod = job["template"]["spec"], cron["template"]["spec"]
+        assert set(job_pod) == set(cron_pod), env
+        for key in set(job_pod) - {"containers", "volumes"}:
+            assert job_pod[key] == cron_pod[key], f"{env}: pod {key}"
+        (job_c,), (cron_c,) = job_pod["containers"], cron_pod["containers"]
+        for key in ("name", "image", "imagePullPolicy", "command", "resources", "securityContext"):
+            assert job_c[key] == cron_c[key], f"{env}: container {key}"
+        assert job_c["command"][0] in scripts
+        assert cron_c["args"][0] == "cycle", env
+        assert job_c["args"][0] == "--data", env
         assert (
-            container["image"]
+            job_c["image"]
             == rendered(env).one("Deployment", SCORER)["spec"]["template"]["spec"]["containers"][0][
                 "image"
             ]
         ), f"{env}: training and serving must run the same image"
+        # The signing key and the store's settings: what the Job has, the CronJob has too.
+        assert all(entry in cron_c.get("env", []) for entry in job_c.get("env", [])), env
+        assert all(ref in cron_c.get("envFrom", []) for ref in job_c.get("envFrom", [])), env
+        job_volumes = {v["name"]: v for v in job_pod["volumes"]}
+        cron_volumes = {v["name"]: v for v in cron_pod["volumes"]}
+        assert set(job_volumes) - set(cron_volumes) <= JOB_ONLY_VOLUMES, env
+        assert set(cron_volumes) - set(job_volumes) <= CRONJOB_ONLY_VOLUMES, env
+        shared = set(job_volumes) & set(cron_volumes)
+        assert "tmp" in shared, env
+        for name in shared:
+            assert job_volumes[name] == cron_volumes[name], f"{env}: volume {name}"
+            assert [m for m in job_c["volumeMounts"] if m["name"] == name] == [
+                m for m in cron_c["volumeMounts"] if m["name"] == name
+            ], f"{env}: the mount of {name}"
+        assert option(job_c["args"], "--out") == option(cron_c["args"], "--registry"), env
+
+
+def option(args: list[str], name: str) -> str:
+    """The value after ``name`` in a container's args (there must be exactly one)."""
+    assert args.count(name) == 1, f"{name} in {args}"
+    return args[args.index(name) + 1]
 
 
 @pytest.mark.parametrize("workload", [SCORER, SERVE])
 def test_training_writes_where_the_consumer_reads(
     consumer_overlay: str, workload: str, rendered: RenderFn
 ) -> None:
-    """Where training writes builds is where the consumer and the front door read MODEL_URI."""
+    """Where the retraining cycle writes builds is where the consumer and the front door read
+    MODEL_URI."""
     out = rendered(consumer_overlay)
     train_pod = out.one("CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
     serve_pod = out.one("Deployment", workload)["spec"]["template"]["spec"]
@@ -208,15 +251,15 @@ def test_training_writes_where_the_consumer_reads(
         return {claims[m["name"]]: m for m in mounts if m["name"] in claims}
 
     model_uri = model_uri_of(out)
-    args = train_pod["containers"][0]["args"]
+    registry_arg = option(train_pod["containers"][0]["args"], "--registry")
     if model_uri.startswith("s3://"):
-        _check_object_store(out, train_pod, serve_pod, args[args.index("--out") + 1], model_uri)
+        _check_object_store(out, train_pod, serve_pod, registry_arg, model_uri)
         return
     train, serve = claim_mounts(train_pod), claim_mounts(serve_pod)
     registry = "shopper-intent-registry"
     assert not train[registry].get("readOnly", False)
     assert serve[registry]["readOnly"] is True
-    assert args[args.index("--out") + 1] == train[registry]["mountPath"]
+    assert registry_arg == train[registry]["mountPath"]
     assert model_uri.startswith(f"file://{serve[registry]['mountPath']}/")
     build_id, artifact = model_uri.split("/")[-2:]
     assert BUILD_ID.match(build_id), f"{model_uri}: not a build id"
@@ -226,8 +269,8 @@ def test_training_writes_where_the_consumer_reads(
 def _check_object_store(
     out: Rendered, train_pod: Manifest, serve_pod: Manifest, registry: str, model_uri: str
 ) -> None:
-    """Training writes builds under --out; the consumer's MODEL_URI names one of them; both pods
-    read the store's settings from one ConfigMap and the credentials from one Secret; the
+    """The cycle writes builds under --registry; the consumer's MODEL_URI names one of them; both
+    pods read the store's settings from one ConfigMap and the credentials from one Secret; the
     consumer downloads into a writable emptyDir that MODEL_CACHE_DIR names."""
     build_id, artifact = model_uri.removeprefix(registry + "/").split("/")
     assert BUILD_ID.match(build_id), f"{model_uri}: not a build id under {registry}"

@@ -124,7 +124,7 @@ def test_prod_training_signs_with_the_key_from_its_secret(
     if kind == "CronJob":
         workload = workload["jobTemplate"]["spec"]
     pod = workload["template"]["spec"]
-    env = {e["name"]: e["value"] for e in pod["containers"][0].get("env", [])}
+    env = {e["name"]: e.get("value") for e in pod["containers"][0].get("env", [])}
     volume, key = _mount_of(pod, env["MODEL_SIGNING_KEY_FILE"])
     assert volume["secret"]["secretName"] == SIGNING_SECRET
     assert [item["path"] for item in volume["secret"]["items"]] == [key]
