@@ -34,7 +34,6 @@ from pathlib import Path
 from typing import Final
 
 from contract.durations import duration_seconds
-from contract.manifest import artifact_name
 from contract.storage import S3Options, StorageError, Store, join, parse_location
 from training.collect import DEFAULT_WINDOW_S
 from training.compare import EXIT_NOT_WORSE, EXIT_WORSE
@@ -152,18 +151,18 @@ def run_cycle(args: argparse.Namespace, store: Store, steps: Steps, now_ms: int)
         (fresh_data, ranges.fresh_from, ranges.to),
     ):
         _step(steps.collect, "collect", ["--out", out, "--from", iso_ms(low), "--to", iso_ms(high)])
-    before = _build_ids(args.registry, store)
+    before = {build.build_id for build in list_builds(args.registry, store)[0]}
     train = ["--data", train_data, "--out", args.registry, "--variants", variant]
     train += ["--n-iter", str(args.n_iter)]
     train += [] if args.families is None else ["--families", args.families]
     train += [] if args.n_jobs is None else ["--n-jobs", str(args.n_jobs)]
     train += [] if args.signing_key is None else ["--signing-key", str(args.signing_key)]
     _step(steps.train, "train", ["train", *train])
-    new = [build for build in _build_ids(args.registry, store) if build not in before]
+    new = [build for build in list_builds(args.registry, store)[0] if build.build_id not in before]
     if len(new) != 1:
         raise CycleError(f"training left {len(new)} new builds in {args.registry}", EXIT_FAILED)
-    challenger = join(args.registry, new[0], artifact_name(variant))
-    report = join(args.registry, new[0], REPORT_FOLDER)
+    (challenger,) = [a.model_uri for a in new[0].artifacts if a.variant == variant]
+    report = join(args.registry, new[0].build_id, REPORT_FOLDER)
     with tempfile.TemporaryDirectory(prefix="cycle-report-") as scratch:
         location = parse_location(report)
         local = location if isinstance(location, Path) else Path(scratch)
@@ -191,11 +190,6 @@ def _step(step: Step, name: str, argv: list[str]) -> None:
         raise CycleError(f"{name} failed (exit {status}; its reason is above)", EXIT_FAILED)
 
 
-def _build_ids(registry: str, store: Store) -> list[str]:
-    builds, _ = list_builds(registry, store)
-    return [build.build_id for build in builds]
-
-
 def _status(step: Step, argv: list[str]) -> int:
     """The step's exit status (argparse's usage errors exit 2 by raising SystemExit)."""
     try:
@@ -204,7 +198,8 @@ def _status(step: Step, argv: list[str]) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_UNDECIDED
 
 
-def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
+def command_line(env: Mapping[str, str]) -> argparse.ArgumentParser:
+    """The command line of `python -m training cycle` (`env` gives the defaults)."""
     parser = argparse.ArgumentParser(
         prog="python -m training cycle",
         description="Collect what production saw, train a challenger on it, compare it with the "
@@ -262,7 +257,7 @@ def main(
     clock: Callable[[], float] = time.time,
 ) -> int:
     env = os.environ if environ is None else environ
-    parser = _parser(env)
+    parser = command_line(env)
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=args.log_level,

@@ -106,7 +106,8 @@ def test_the_cycle_trains_a_challenger_that_beats_the_champion_on_fresh_outcomes
     assert status == 0
     assert printed["VERDICT"] == "not_worse"
     assert printed["CHAMPION"] == artifact.as_uri()
-    challenger = Path(printed["CHALLENGER"])
+    assert printed["CHALLENGER"].startswith("file://")  # a MODEL_URI, as model.env writes it
+    challenger = Path(printed["CHALLENGER"].removeprefix("file://"))
     assert challenger.name == artifact.name
     assert challenger.parent.parent == registry
     report = json.loads((challenger.parent / "comparison" / "comparison.json").read_text())
