@@ -21,7 +21,7 @@ KUSTOMIZE := $(TOOLS)/bin/kustomize
 PROMETHEUS_BIN := /usr/bin/prometheus
 PROMTOOL_BIN := /usr/bin/promtool
 
-.PHONY: help install prometheus render-k8s lint test test-unit test-integration train demo serve bench clean broker-start broker-stop s3-start s3-stop
+.PHONY: help install prometheus render-k8s lint test test-unit test-integration train demo cycle serve bench clean broker-start broker-stop s3-start s3-stop
 
 help: ## list targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -82,9 +82,15 @@ train: install ## train both variants on the shared dataset into $(REGISTRY)/
 demo: install ## the main job: local broker, training (if no build), consumer, replay, summary
 	PYTHONPATH=$(CURDIR) $(PY) deploy/local/demo.py --data $(DATA) --registry $(REGISTRY) $(DEMO_ARGS)
 
-# Like the demo: the newest build in $(REGISTRY) (one trained when there is none), then
+# The retraining cycle on the demo's services: stretch A (the dataset, real outcomes), stretch B
+# (sessions whose behaviour changed), `python -m training cycle` over B, the champion vs the
+# challenger on B's freshest outcomes. CYCLE_ARGS=--s3: registry, datasets and report in S3.
+cycle: install ## the retraining cycle end to end: behaviour changes, live quality drops, collect -> train -> compare, how to promote
+	PYTHONPATH=$(CURDIR) $(PY) deploy/local/demo_cycle.py --data $(DATA) --registry $(REGISTRY) $(CYCLE_ARGS)
+
+# Like the demo: the newest build of $(DATA) in $(REGISTRY) (one trained when there is none), then
 # `python -m serve` in the foreground; SERVE_PORT=... and MODEL_URI=... in the environment win.
-serve: install ## the HTTP front door on the newest build in $(REGISTRY), at http://127.0.0.1:8080
+serve: install ## the HTTP front door on the newest build of $(DATA) in $(REGISTRY), at http://127.0.0.1:8080
 	PYTHONPATH=$(CURDIR) $(PY) deploy/local/serve_local.py --data $(DATA) --registry $(REGISTRY) $(SERVE_ARGS)
 
 bench: install ## consumer throughput/latency vs the local broker (BENCH_ARGS="--quick", "--events N", "--shadow only")

@@ -12,6 +12,7 @@ fetches the build by an ``s3://`` MODEL_URI. The server's data is kept for the n
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -20,6 +21,8 @@ import sys
 import time
 import urllib.request
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-def
 from demo_builds import S3_NAME, S3_SH, find_or_train, through_object_store  # beside it
 from demo_messages import concept_drift_messages, dataset_messages, drifted_messages, paced
 from demo_quality import (
+    OUTCOME_WINDOW,
     create_outcome_topic,
     print_figures,
     send_outcomes,
@@ -51,81 +55,127 @@ DRIFT_WINDOW_EVENTS = 10_000
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    started_broker = False
-    consumer: subprocess.Popen[bytes] | None = None
-    monitor: subprocess.Popen[bytes] | None = None
-    store_env: dict[str, str] = {}
-    try:
-        bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-        if not bootstrap:
-            print("==> starting a local Kafka broker (first run resolves its jars from Maven)")
-            bootstrap = start_broker()
-            started_broker = True
-        print(f"    broker at {bootstrap}")
-        if args.s3:
-            model_uri, store_env = through_object_store(args)
-        else:
-            artifact = find_or_train(args.registry, args.data, args.n_iter, args.variant)
-            model_uri = artifact.resolve().as_uri()
-        print(f"==> model {model_uri}")
-        topics = create_topics(bootstrap, args.partitions)
-        consumer, metrics_url = start_consumer(bootstrap, topics, model_uri, store_env, args)
-        wait_ready(consumer, metrics_url)
-        # The registry holding <build_id>/manifest.json: the build's promised figures.
-        registry = model_uri.rsplit("/", 2)[0] if args.s3 else str(args.registry.resolve())
-        monitor, quality_url = start_monitor(
-            bootstrap, topics["output"], topics["outcomes"], registry, store_env
-        )
-        wait_ready(monitor, quality_url, "the quality monitor")
-        recorder = MetricsRecorder(metrics_url).start()
+    with running(args, consumer_port=9400 if args.keep_running else 0) as demo:
+        recorder = MetricsRecorder(demo.metrics_url).start()
         purchases: dict[str, bool] = {}
-        summary = replay_and_measure(bootstrap, topics, args, purchases)
+        summary = replay_and_measure(demo.bootstrap, demo.topics, args, purchases)
         summary["report"] = draw_report(recorder.stop(), REPORT_PNG)
-        summary["metrics"] = metrics_url
+        summary["metrics"] = demo.metrics_url
         print_summary(summary)
         # The order system: each scored session's real outcome (Revenue), a little later.
         scored_ids = [str(session_id) for session_id in summary["scored_ids"]]  # type: ignore[attr-defined]
-        judged = send_outcomes(bootstrap, topics["outcomes"], purchases, scored_ids)
+        judged = send_outcomes(demo.bootstrap, demo.topics["outcomes"], purchases, scored_ids)
         print(f"==> the order system sent {judged:,} outcomes (the dataset's Revenue)")
-        print_figures("the replay", wait_judged(quality_url, judged))
-        judged += replay_concept_drift(bootstrap, topics, args, metrics_url, quality_url, judged)
-        replay_drift(bootstrap, topics, args, metrics_url, quality_url, judged)
+        print_figures("the replay", wait_judged(demo.quality_url, judged))
+        judged += replay_concept_drift(
+            demo.bootstrap, demo.topics, args, demo.metrics_url, demo.quality_url, judged
+        )
+        replay_drift(demo.bootstrap, demo.topics, args, demo.metrics_url, demo.quality_url, judged)
         if args.keep_running:
-            print(f"\nKept running: {metrics_url}/metrics — press Ctrl-C to stop everything.")
+            print(f"\nKept running: {demo.metrics_url}/metrics — press Ctrl-C to stop everything.")
             signal.sigwait({signal.SIGINT, signal.SIGTERM})
         return 0
+
+
+@dataclass
+class Services:
+    """What a demo runs on: the broker, the build, its topics, the consumer and the quality
+    monitor; what `running` started is stopped on leaving it."""
+
+    bootstrap: str = ""
+    started_broker: bool = False
+    model_uri: str = ""
+    registry: str = ""
+    """Where the build's <build_id>/manifest.json is: a directory or an s3:// prefix."""
+    store_env: dict[str, str] = field(default_factory=dict)
+    """The local S3 server's client settings (--s3); empty without it."""
+    topics: dict[str, str] = field(default_factory=dict)
+    consumer: subprocess.Popen[bytes] | None = None
+    metrics_url: str = ""
+    monitor: subprocess.Popen[bytes] | None = None
+    quality_url: str = ""
+
+
+@contextlib.contextmanager
+def running(
+    args: argparse.Namespace, consumer_port: int = 0, outcome_window: str = OUTCOME_WINDOW
+) -> Iterator[Services]:
+    """A broker (KAFKA_BOOTSTRAP_SERVERS, else a local one), the build (`find_or_train`, or
+    `through_object_store` with --s3), new topics, the consumer serving the build and the quality
+    monitor beside it, both ready. Everything started here is stopped on leaving."""
+    demo = Services()
+    try:
+        demo.bootstrap = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "")
+        if not demo.bootstrap:
+            print("==> starting a local Kafka broker (first run resolves its jars from Maven)")
+            demo.bootstrap = start_broker()
+            demo.started_broker = True
+        print(f"    broker at {demo.bootstrap}")
+        if args.s3:
+            demo.model_uri, demo.store_env = through_object_store(args)
+            demo.registry = demo.model_uri.rsplit("/", 2)[0]
+        else:
+            artifact = find_or_train(args.registry, args.data, args.n_iter, args.variant)
+            demo.model_uri = artifact.resolve().as_uri()
+            demo.registry = str(args.registry.resolve())
+        print(f"==> model {demo.model_uri}")
+        demo.topics = create_topics(demo.bootstrap, args.partitions)
+        demo.consumer, demo.metrics_url = start_consumer(
+            demo.bootstrap, demo.topics, demo.model_uri, demo.store_env, consumer_port
+        )
+        wait_ready(demo.consumer, demo.metrics_url)
+        demo.monitor, demo.quality_url = start_monitor(
+            demo.bootstrap,
+            demo.topics["output"],
+            demo.topics["outcomes"],
+            demo.registry,
+            demo.store_env,
+            outcome_window,
+        )
+        wait_ready(demo.monitor, demo.quality_url, "the quality monitor")
+        yield demo
     finally:
-        if monitor is not None and monitor.poll() is None:
-            monitor.send_signal(signal.SIGTERM)
-            print(f"==> quality monitor stopped (exit {monitor.wait(60)})")
-        if consumer is not None and consumer.poll() is None:
-            consumer.send_signal(signal.SIGTERM)
-            code = consumer.wait(60)
-            print(f"==> consumer stopped (exit {code})")
-        if started_broker:
-            subprocess.run([str(KAFKA_SH), "stop", "--name", BROKER_NAME], check=False)
-            print("==> broker stopped")
-        if store_env:
-            subprocess.run([str(S3_SH), "stop", "--name", S3_NAME, "--keep-data"], check=False)
-            print("==> S3 server stopped (its data kept for the next run)")
+        stop(demo)
+
+
+def stop(demo: Services) -> None:
+    """Stop the monitor, the consumer, and the broker and S3 server when the demo started them."""
+    if demo.monitor is not None and demo.monitor.poll() is None:
+        demo.monitor.send_signal(signal.SIGTERM)
+        print(f"==> quality monitor stopped (exit {demo.monitor.wait(60)})")
+    if demo.consumer is not None and demo.consumer.poll() is None:
+        demo.consumer.send_signal(signal.SIGTERM)
+        print(f"==> consumer stopped (exit {demo.consumer.wait(60)})")
+    if demo.started_broker:
+        subprocess.run([str(KAFKA_SH), "stop", "--name", BROKER_NAME], check=False)
+        print("==> broker stopped")
+    if demo.store_env:
+        subprocess.run([str(S3_SH), "stop", "--name", S3_NAME, "--keep-data"], check=False)
+        print("==> S3 server stopped (its data kept for the next run)")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
+    add_common_options(parser, rate=2000)
+    parser.add_argument("--malformed", type=int, default=8, help="bad messages mixed in")
+    parser.add_argument("--keep-running", action="store_true", help="leave it up for /metrics")
+    return parser.parse_args(argv)
+
+
+def add_common_options(parser: argparse.ArgumentParser, rate: float) -> None:
+    """The options `running` reads (the data, the registry, the build, the topics, --s3) and the
+    replay's rate, shared by the demos."""
     parser.add_argument(
         "--data", default=str(REPO.parent / "shared/data/online_shoppers_intention.csv")
     )
     parser.add_argument("--registry", type=Path, default=REPO / "registry")
     parser.add_argument("--variant", default="full", choices=VARIANTS)
     parser.add_argument("--n-iter", type=int, default=4, help="search budget when training")
-    parser.add_argument("--rate", type=float, default=2000, help="events per second replayed")
+    parser.add_argument("--rate", type=float, default=rate, help="events per second replayed")
     parser.add_argument("--partitions", type=int, default=3)
-    parser.add_argument("--malformed", type=int, default=8, help="bad messages mixed in")
-    parser.add_argument("--keep-running", action="store_true", help="leave it up for /metrics")
     parser.add_argument(
         "--s3", action="store_true", help="data, builds and the model through a local S3 server"
     )
-    return parser.parse_args(argv)
 
 
 def start_broker() -> str:
@@ -157,24 +207,31 @@ def create_topics(bootstrap: str, partitions: int) -> dict[str, str]:
     return topics
 
 
-def start_consumer(
-    bootstrap: str,
-    topics: dict[str, str],
-    model_uri: str,
-    store_env: dict[str, str],
-    args: argparse.Namespace,
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = 9400 if args.keep_running else 0
-    port = free_port() if port == 0 else port
-    env = {
-        **os.environ,
-        **store_env,
+def consumer_settings(bootstrap: str, topics: dict[str, str], model_uri: str) -> dict[str, str]:
+    """The demo consumer's own settings: its build, broker, topics and group."""
+    return {
         "MODEL_URI": model_uri,
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "INPUT_TOPIC": topics["input"],
         "OUTPUT_TOPIC": topics["output"],
         "DLQ_TOPIC": topics["dlq"],
         "CONSUMER_GROUP": f"demo-{topics['input']}",
+    }
+
+
+def start_consumer(
+    bootstrap: str,
+    topics: dict[str, str],
+    model_uri: str,
+    store_env: dict[str, str],
+    port: int = 0,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`python -m consumer` on the build; `/metrics` on `port` (0: a free one)."""
+    port = free_port() if port == 0 else port
+    env = {
+        **os.environ,
+        **store_env,
+        **consumer_settings(bootstrap, topics, model_uri),
         "METRICS_PORT": str(port),
         "LOG_FORMAT": "text",
         "LOG_LEVEL": "WARNING",

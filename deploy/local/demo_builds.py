@@ -1,33 +1,57 @@
-"""Where the demo's build comes from: the newest complete build in a registry directory, or one
-trained for the demo (locally, or through a local S3 server with `--s3`)."""
+"""Where the demo's build comes from: the newest complete build in a registry directory trained
+on the demo's dataset, or one trained for the demo (locally, or through a local S3 server with
+`--s3`). Builds trained on other data (the challengers `make cycle` trains on collected
+sessions) are passed over: the demos' champion is a build of the dataset."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from contract.manifest import MANIFEST_NAME, artifact_name
+from contract.manifest import MANIFEST_NAME, artifact_name, sha256_file
+
+if TYPE_CHECKING:
+    from contract.storage import Store
+    from training.registry import ListedBuild
 
 REPO = Path(__file__).resolve().parents[2]
 S3_SH = REPO / "deploy" / "local" / "s3.sh"
 S3_NAME, S3_BUCKET = "demo", "shopper-intent"
 
 
-def builds_with(registry: Path, variant: str) -> list[Path]:
-    """Complete builds (a manifest written) that hold `variant`'s artifact, oldest first."""
+def trained_on(manifest: bytes, data_sha256: str) -> bool:
+    """Whether a build's manifest.json names the data of that sha256 as its training data."""
+    data = json.loads(manifest).get("data") or {}
+    return bool(data.get("sha256") == data_sha256)
+
+
+def builds_with(registry: Path, variant: str, data_sha256: str) -> list[Path]:
+    """Complete builds (a manifest written) trained on that data that hold `variant`'s artifact,
+    oldest first."""
     manifests = sorted(registry.glob(f"*/{MANIFEST_NAME}")) if registry.is_dir() else []
-    return [m.parent for m in manifests if (m.parent / artifact_name(variant)).is_file()]
+    return [
+        m.parent
+        for m in manifests
+        if (m.parent / artifact_name(variant)).is_file() and trained_on(m.read_bytes(), data_sha256)
+    ]
 
 
 def find_or_train(registry: Path, data: str, n_iter: int, variant: str) -> Path:
-    """The newest complete build with the variant; train one (small budget) when there is none."""
-    builds = builds_with(registry, variant)
+    """The newest complete build of `data` with the variant; train one (small budget) when there
+    is none."""
+    digest = sha256_file(Path(data))
+    builds = builds_with(registry, variant, digest)
     if builds:
         return builds[-1] / artifact_name(variant)
-    print(f"==> no build in {registry}: training one (--n-iter {n_iter}); this takes a few minutes")
+    print(
+        f"==> no build of {Path(data).name} in {registry}: training one (--n-iter {n_iter}); "
+        "this takes a few minutes"
+    )
     subprocess.run(
         [
             sys.executable,
@@ -42,14 +66,14 @@ def find_or_train(registry: Path, data: str, n_iter: int, variant: str) -> Path:
         ],
         check=True,
     )
-    return builds_with(registry, variant)[-1] / artifact_name(variant)
+    return builds_with(registry, variant, digest)[-1] / artifact_name(variant)
 
 
 def through_object_store(args: argparse.Namespace) -> tuple[str, dict[str, str]]:
     """Start the local S3 server, put the dataset in its bucket, and train into the bucket when
-    it holds no build yet; return the s3:// MODEL_URI and the client settings to serve it."""
+    it holds no build of the dataset yet; return the s3:// MODEL_URI and the client settings to
+    serve it."""
     from contract.storage import S3Options, Store
-    from training.registry import list_builds
 
     print("==> starting a local S3 server (first run resolves S3Proxy from Maven)")
     result = subprocess.run(
@@ -68,13 +92,27 @@ def through_object_store(args: argparse.Namespace) -> tuple[str, dict[str, str]]
         store.put_file(Path(args.data), data_uri)
     registry = f"s3://{S3_BUCKET}/registry"
     name = f"best_model_{args.variant}.joblib"
-    builds, _ = list_builds(registry, store)
+    digest = sha256_file(Path(args.data))
+    builds = _listed_builds_of(registry, store, digest)
     if not builds:
-        print(f"==> no build in {registry}: training one from {data_uri} (--n-iter {args.n_iter})")
+        print(f"==> no build of {data_uri} in {registry}: training one (--n-iter {args.n_iter})")
         command = [sys.executable, "-m", "training", "--data", data_uri, "--out", registry]
         subprocess.run(
             [*command, "--n-iter", str(args.n_iter)], check=True, env={**os.environ, **env}
         )
-        builds, _ = list_builds(registry, store)
+        builds = _listed_builds_of(registry, store, digest)
     newest = max(builds, key=lambda build: build.build_id)
     return next(a.model_uri for a in newest.artifacts if a.name == name), env
+
+
+def _listed_builds_of(registry: str, store: Store, data_sha256: str) -> list[ListedBuild]:
+    """The complete builds of an ``s3://`` registry trained on that data."""
+    from contract.storage import join
+    from training.registry import list_builds
+
+    builds, _ = list_builds(registry, store)
+    return [
+        build
+        for build in builds
+        if trained_on(store.read_bytes(join(registry, build.build_id, MANIFEST_NAME)), data_sha256)
+    ]

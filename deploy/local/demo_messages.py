@@ -1,5 +1,6 @@
-"""The demo's input: the dataset's rows as real producers send them, malformed messages mixed
-in, and a drifted segment. Kafka-free; `demo.py` produces them."""
+"""The demos' input: the dataset's rows as real producers send them, malformed messages mixed
+in, drifted segments, and sessions whose purchase behaviour changed. Kafka-free; `demo.py` and
+`demo_cycle.py` produce them."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ from benchmarks.replay import KeyValue
 from contract.__main__ import schema_text
 from contract.frame import dataset_row_to_event_dict
 from contract.schema import LABEL_COLUMN
+from training.synthetic import generate_sessions
+
+CHANGED_PAGE_VALUE_EFFECT = -1.5
+"""The logit's weight of log1p(PageValues) after the change (+1.5 in the usual world)."""
 
 
 def malformed_messages(count: int, good: dict[str, object]) -> list[KeyValue]:
@@ -89,32 +94,52 @@ def drifted_messages(
 ) -> list[KeyValue]:
     """`count` random rows of the dataset (the file is in month order) with PageValues zeroed, as
     a tracking bug would send them: nothing else moves. Their real outcomes go to `purchases`."""
-    frame = pd.read_csv(data)
-    rows = (
-        frame.sample(n=min(count, len(frame)), random_state=0)
-        .assign(PageValues=0.0)
-        .to_dict(orient="records")
-    )
-    return _keyed(rows, "drift", [bool(row[LABEL_COLUMN]) for row in rows], purchases)
+    rows = _sample(data, count, seed=0).assign(PageValues=0.0).to_dict(orient="records")
+    return _keyed(rows, "drift", purchases)
 
 
 def concept_drift_messages(data: str, count: int, purchases: dict[str, bool]) -> list[KeyValue]:
     """`count` random rows of the dataset, unchanged, whose outcomes no longer follow them: the
     segment's purchases are its real ones shuffled among its sessions (the same purchase rate,
     the same inputs; what makes people buy has changed). The drift sentinel cannot see it."""
-    frame = pd.read_csv(data)
-    rows = frame.sample(n=min(count, len(frame)), random_state=1).to_dict(orient="records")
+    rows = _sample(data, count, seed=1).to_dict(orient="records")
     outcomes = [bool(row[LABEL_COLUMN]) for row in rows]
     shuffled = [outcomes[i] for i in np.random.default_rng(2).permutation(len(outcomes))]
-    return _keyed(rows, "concept", shuffled, purchases)
+    return _keyed(rows, "concept", purchases, shuffled)
+
+
+def sampled_messages(data: str, count: int, purchases: dict[str, bool]) -> list[KeyValue]:
+    """`count` random rows of the dataset, unchanged, with their real outcomes in `purchases`:
+    sessions that behave as the build learned."""
+    rows = _sample(data, count, seed=3).to_dict(orient="records")
+    return _keyed(rows, "sample", purchases)
+
+
+def changed_messages(count: int, seed: int, purchases: dict[str, bool]) -> list[KeyValue]:
+    """`count` generated sessions whose purchase behaviour has changed: page values now put
+    people off buying (`generate_sessions(page_value_effect=CHANGED_PAGE_VALUE_EFFECT)`: the
+    dataset's columns and ranges, the relation reversed). Their outcomes go to `purchases`."""
+    frame = generate_sessions(count, seed, page_value_effect=CHANGED_PAGE_VALUE_EFFECT)
+    rows = frame.to_dict(orient="records")
+    return _keyed(rows, "changed", purchases)
+
+
+def _sample(data: str, count: int, seed: int) -> pd.DataFrame:
+    """`count` random rows of the dataset (the file is in month order: its head is one season)."""
+    frame = pd.read_csv(data)
+    return frame.sample(n=min(count, len(frame)), random_state=seed)
 
 
 def _keyed(
     rows: list[dict[Hashable, Any]],
     prefix: str,
-    outcomes: list[bool],
     purchases: dict[str, bool] | None,
+    outcomes: list[bool] | None = None,
 ) -> list[KeyValue]:
+    """The rows as events keyed by `<prefix>-<i>`; their outcomes (default: the rows' own
+    `Revenue`) go to `purchases`."""
+    if outcomes is None:
+        outcomes = [bool(row[LABEL_COLUMN]) for row in rows]
     events = [
         dataset_row_to_event_dict(row, session_id=f"{prefix}-{i}") for i, row in enumerate(rows)
     ]

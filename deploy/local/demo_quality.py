@@ -23,6 +23,13 @@ from contract.outcome import outcome_json
 REPO = Path(__file__).resolve().parents[2]
 SHOWN = ("brier", "log_loss", "ece", "roc_auc", "pr_auc", "precision", "recall", "f1")
 WINDOW_LABELS = 5000
+OUTCOME_WINDOW = "10m"
+
+
+def join_settings(outcome_window: str = OUTCOME_WINDOW) -> dict[str, str]:
+    """The join rule's settings (docs/quality.md), the same for the monitor and for
+    ``python -m training collect``: a session's window, and a session without outcome left out."""
+    return {"OUTCOME_WINDOW": outcome_window, "MISSING_OUTCOME": "unknown"}
 
 
 def create_outcome_topic(bootstrap: str, name: str, partitions: int) -> str:
@@ -33,7 +40,12 @@ def create_outcome_topic(bootstrap: str, name: str, partitions: int) -> str:
 
 
 def start_monitor(
-    bootstrap: str, scores: str, outcomes: str, registry: str, store_env: dict[str, str]
+    bootstrap: str,
+    scores: str,
+    outcomes: str,
+    registry: str,
+    store_env: dict[str, str],
+    outcome_window: str = OUTCOME_WINDOW,
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
@@ -45,7 +57,7 @@ def start_monitor(
         "QUALITY_CONSUMER_GROUP": f"demo-quality-{scores}",
         "QUALITY_MODEL_REGISTRY": registry,
         "QUALITY_WINDOW_LABELS": str(WINDOW_LABELS),
-        "OUTCOME_WINDOW": "10m",
+        **join_settings(outcome_window),
         "QUALITY_HISTORY": "10m",
         "QUALITY_GRACE": "1s",
         "QUALITY_REFRESH": "1s",

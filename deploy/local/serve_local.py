@@ -1,6 +1,7 @@
 """``make serve``: the HTTP front door (``python -m serve``) on this machine, on the newest build.
 
-Finds the newest complete build in ``--registry`` (``make train`` writes there), or trains one
+Finds the newest complete build of ``--data`` in ``--registry`` (``make train`` writes there;
+the challengers ``make cycle`` trains on collected sessions are passed over), or trains one
 with a small budget when there is none (as ``make demo`` does), prints the URL and a ``curl``
 example, and replaces itself with ``python -m serve`` (Ctrl-C stops it). MODEL_URI, SERVE_HOST
 and SERVE_PORT already in the environment win; SERVE_HOST defaults to 127.0.0.1 here (this

@@ -6,12 +6,15 @@ Makefile). A missing binary fails the tests; it never skips them.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -22,6 +25,7 @@ from tests.observability import exported_samples
 REPO_ROOT = Path(__file__).resolve().parents[3]
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
 OVERLAYS_DIR = K8S_DIR / "overlays"
+LOCAL_DIR = REPO_ROOT / "deploy" / "local"
 CRD_SCHEMAS_DIR = Path(__file__).resolve().parent / "crd_schemas"
 KUSTOMIZE = REPO_ROOT / ".tools" / "bin" / "kustomize"
 # Object names (Deployment, Service, PodDisruptionBudget, ServiceMonitor) of the two workloads
@@ -125,3 +129,12 @@ def repo_root() -> Path:
 def exposition() -> dict[str, set[str]]:
     """Sample name -> its label names, from a real exposition of the consumer's ScorerMetrics."""
     return exported_samples()
+
+
+@pytest.fixture(scope="module")
+def local_script() -> Iterator[Callable[[str], ModuleType]]:
+    """``local_script("demo")``: a deploy/local script imported as it runs, its siblings
+    (demo_builds.py, report.py, ...) importable from beside it."""
+    sys.path.insert(0, str(LOCAL_DIR))
+    yield importlib.import_module
+    sys.path.remove(str(LOCAL_DIR))

@@ -1,51 +1,51 @@
-"""The demo script's own logic: which build it picks, and a summary when nothing was scored."""
+"""The demo script's own logic: which build it picks (the newest of the dataset), and a summary when
+nothing was scored."""
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-from contract.manifest import MANIFEST_NAME, artifact_name
-
-DEMO = Path(__file__).resolve().parents[3] / "deploy" / "local" / "demo.py"
+from contract.manifest import MANIFEST_NAME, artifact_name, sha256_file
 
 
 @pytest.fixture(scope="module")
-def demo() -> Iterator[ModuleType]:
-    sys.path.insert(0, str(DEMO.parent))  # the script imports report.py from beside it
-    spec = importlib.util.spec_from_file_location("demo", DEMO)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.path.remove(str(DEMO.parent))
+def demo(local_script: Callable[[str], ModuleType]) -> ModuleType:
+    return local_script("demo")
 
 
-def _build(registry: Path, name: str, variants: list[str], manifest: bool = True) -> Path:
+def _build(
+    registry: Path, name: str, variants: list[str], data_sha256: str, manifest: bool = True
+) -> Path:
     build = registry / name
     build.mkdir(parents=True)
     for variant in variants:
         (build / artifact_name(variant)).write_bytes(b"x")
     if manifest:
-        (build / MANIFEST_NAME).write_text("{}")
+        (build / MANIFEST_NAME).write_text(json.dumps({"data": {"sha256": data_sha256}}))
     return build
 
 
-def test_the_newest_complete_build_with_the_variant_is_picked(
+def test_the_newest_complete_build_of_the_data_with_the_variant_is_picked(
     demo: ModuleType, tmp_path: Path
 ) -> None:
-    older = _build(tmp_path, "20261101T000000Z-a", ["full", "no_page_values"])
-    _build(tmp_path, "20261102T000000Z-b", ["full"])  # lacks the variant
-    _build(tmp_path, "20261103T000000Z-c", ["no_page_values"], manifest=False)  # half-written
+    data = tmp_path / "data.csv"
+    data.write_text("Revenue\nTrue\n")
+    digest = sha256_file(data)
+    registry = tmp_path / "registry"
+    older = _build(registry, "20261101T000000Z-a", ["full", "no_page_values"], digest)
+    _build(registry, "20261102T000000Z-b", ["full"], digest)  # lacks the variant
+    _build(registry, "20261103T000000Z-c", ["no_page_values"], digest, manifest=False)  # unfinished
+    # A challenger `make cycle` trained on collected sessions: not a build of the dataset.
+    _build(registry, "20261104T000000Z-d", ["no_page_values"], "0" * 64)
     builds = sys.modules["demo_builds"]  # imported by demo.py from beside it
-    assert builds.builds_with(tmp_path, "no_page_values") == [older]
-    picked = demo.find_or_train(tmp_path, "unused.csv", 1, "no_page_values")
+    assert builds.builds_with(registry, "no_page_values", digest) == [older]
+    picked = demo.find_or_train(registry, str(data), 1, "no_page_values")
     assert picked == older / artifact_name("no_page_values")
 
 
