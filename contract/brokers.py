@@ -26,6 +26,7 @@ from contract.errors import ContractError
 
 __all__ = [
     "OWN_KAFKA_NAMES",
+    "READER_PROPERTIES",
     "BrokerConnection",
     "BrokerSettingError",
     "connection_from_environment",
@@ -36,6 +37,20 @@ __all__ = [
 ]
 
 OWN_KAFKA_NAMES: Final = frozenset({"KAFKA_BOOTSTRAP_SERVERS"})
+READER_PROPERTIES: Final = frozenset(
+    {
+        "bootstrap.servers",
+        "metadata.broker.list",
+        "group.id",
+        "enable.auto.commit",
+        "enable.auto.offset.store",
+        "auto.offset.reset",
+        "enable.partition.eof",
+        "isolation.level",
+    }
+)
+"""The librdkafka properties a reader that never commits (the quality monitor, the collect)
+sets itself, so a ``KAFKA_<PROPERTY>`` may not name them."""
 """Settings that start with ``KAFKA_`` and are not librdkafka properties."""
 _PREFIX: Final = "KAFKA_"
 _PROPERTIES_FIELD: Final = "kafka_properties"

@@ -27,9 +27,27 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-__all__ = ["ECE_BINS", "LOG_LOSS_EPSILON", "expected_at", "metrics_at", "reliability"]
+__all__ = [
+    "ECE_BINS",
+    "FIGURES",
+    "LOG_LOSS_EPSILON",
+    "expected_at",
+    "metrics_at",
+    "reliability",
+]
 
 ECE_BINS: Final = 10
+FIGURES: Final[tuple[str, ...]] = (
+    "brier",
+    "log_loss",
+    "ece",
+    "roc_auc",
+    "pr_auc",
+    "precision",
+    "recall",
+    "f1",
+)
+"""The figures ``metrics_at`` gives besides the reliability points, in the order they are shown."""
 LOG_LOSS_EPSILON: Final = 1e-15
 """Probabilities are clipped to [eps, 1 - eps] before the log loss (a 0 or 1 stays finite)."""
 

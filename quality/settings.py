@@ -13,22 +13,15 @@ from typing import Annotated, ClassVar, Final
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from contract.brokers import READER_PROPERTIES
 from contract.durations import parse_duration
 from contract.join import MissingOutcome
 from contract.outcome import OUTCOME_TOPIC
 from scoring.errors import NOT_SHOWN, SettingsError
 from scoring.settings import BrokerSettings, checked_location, load
 
-RESERVED_PROPERTIES: Final = frozenset(
+RESERVED_PROPERTIES: Final = READER_PROPERTIES | frozenset(
     {
-        "bootstrap.servers",
-        "metadata.broker.list",
-        "group.id",
-        "enable.auto.commit",
-        "enable.auto.offset.store",
-        "auto.offset.reset",
-        "enable.partition.eof",
-        "isolation.level",
         "statistics.interval.ms",
         # `range` co-assigns partition i of the scores and outcome topics: not the user's choice.
         "partition.assignment.strategy",

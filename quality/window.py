@@ -16,23 +16,12 @@ from typing import Any, Final, TypeVar
 import numpy as np
 
 from contract.join import Judgement
-from contract.metrics import expected_at, metrics_at
+from contract.metrics import FIGURES, expected_at, metrics_at
 
 PRIMARY: Final = "primary"
 SHADOW: Final = "shadow"
 
-LIVE_METRICS: Final = (
-    "brier",
-    "log_loss",
-    "ece",
-    "roc_auc",
-    "pr_auc",
-    "precision",
-    "recall",
-    "f1",
-    "mean_probability",
-    "positive_rate",
-)
+LIVE_METRICS: Final = (*FIGURES, "mean_probability", "positive_rate")
 """The realised figures of a window (``mean_probability`` vs the observed ``positive_rate``)."""
 EXPECTED_METRICS: Final = (
     "brier",
@@ -85,7 +74,7 @@ def live_figures(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, fl
     """The realised figures of labels ``y`` and probabilities ``p`` at ``threshold``."""
     measured = metrics_at(y, p, threshold)
     return {
-        **{name: float(measured[name]) for name in LIVE_METRICS[:8]},
+        **{name: float(measured[name]) for name in FIGURES},
         "mean_probability": float(np.mean(p)),
         "positive_rate": float(np.mean(y)),
     }

@@ -29,6 +29,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
+from training.arguments import positive_int
 from training.keys import SIGNING_KEY_ENV, BuildNotFoundError, keygen, sign
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def _add_train(
     )
     parser.add_argument(
         "--n-iter",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_N_ITER,
         help=f"sampled candidates per estimator family (default {DEFAULT_N_ITER})",
     )
@@ -125,23 +126,13 @@ def _add_train(
     parser.add_argument("--table", default=None, help="table name when --data is SQLite")
     parser.add_argument(
         "--n-jobs",
-        type=_positive_int,
+        type=positive_int,
         default=None,
         help="parallel workers (default and maximum: the CPUs this process may use, by its "
         "affinity and cgroup quota)",
     )
     _log_level_option(parser)
     _signing_key_option(parser, "to sign the build's manifest.json with (unsigned if unset)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _choices(

@@ -24,7 +24,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from contract.metrics import ECE_BINS, LOG_LOSS_EPSILON
+from contract.metrics import ECE_BINS, FIGURES, LOG_LOSS_EPSILON
 
 __all__ = [
     "BLOCK",
@@ -35,16 +35,7 @@ __all__ = [
     "paired_differences",
 ]
 
-METRICS: Final[tuple[str, ...]] = (
-    "brier",
-    "log_loss",
-    "ece",
-    "roc_auc",
-    "pr_auc",
-    "precision",
-    "recall",
-    "f1",
-)
+METRICS: Final[tuple[str, ...]] = FIGURES
 """The figures measured on every resample (``metrics_at``'s, without the reliability points)."""
 BLOCK: Final[int] = 200
 """Resamples computed at once: bounds the memory (a few arrays of ``BLOCK x n``)."""

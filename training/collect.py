@@ -52,6 +52,7 @@ from confluent_kafka import (
 from tqdm import tqdm
 
 from contract.brokers import (
+    READER_PROPERTIES,
     BrokerConnection,
     BrokerSettingError,
     connection_from_environment,
@@ -62,6 +63,7 @@ from contract.framing import Framing, InputFormat
 from contract.join import MissingOutcome
 from contract.outcome import OUTCOME_TOPIC
 from contract.storage import S3Options, StorageError, Store
+from training.arguments import positive_int
 from training.dataset import PART_ROWS, CollectSummary, DatasetError, PartWriter
 from training.label import AUTO_FRAMING, Labeller, Row, Tally
 from training.merge import TimeMerge
@@ -91,18 +93,7 @@ ENVIRONMENT: Final = (
 """The variables a collect reads by name, with the consumer's and the monitor's meanings (each
 one's command-line option wins); besides them ``KAFKA_<PROPERTY>``, ``<NAME>_FILE`` for the
 ``KAFKA_*`` ones, and the object store's ``AWS_*``."""
-RESERVED_PROPERTIES: Final = frozenset(
-    {
-        "bootstrap.servers",
-        "metadata.broker.list",
-        "group.id",
-        "enable.auto.commit",
-        "enable.auto.offset.store",
-        "auto.offset.reset",
-        "enable.partition.eof",
-        "isolation.level",
-    }
-)
+RESERVED_PROPERTIES: Final = READER_PROPERTIES
 """The librdkafka properties ``consumer_config`` sets itself."""
 GROUP_ID: Final = "shopper-intent-collect"
 """Required by librdkafka; never joined (partitions are assigned) and nothing is committed."""
@@ -490,16 +481,6 @@ def collect(
 # --- the command line ---------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _window(text: str) -> float:
     try:
         seconds = duration_seconds(text)
@@ -579,20 +560,20 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--part-rows",
-        type=_positive_int,
+        type=positive_int,
         default=PART_ROWS,
         help=f"rows per Parquet part (default {PART_ROWS})",
     )
     parser.add_argument(
         "--max-sessions",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_SESSIONS,
         help="most sessions waiting for their outcome at once; past it a new session is "
         f"skipped and counted as session_cap (default {DEFAULT_MAX_SESSIONS})",
     )
     parser.add_argument(
         "--max-pending-outcomes",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_MAX_PENDING_OUTCOMES,
         help=f"most outcomes held before their session (default {DEFAULT_MAX_PENDING_OUTCOMES})",
     )

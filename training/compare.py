@@ -53,6 +53,7 @@ from contract.metrics import ECE_BINS, metrics_at
 from contract.parsing import parse_bool
 from contract.schema import SessionEvent
 from contract.storage import S3Options, StorageError, Store, parse_location
+from training.arguments import positive_int
 from training.bootstrap import METRICS, Interval, ResampleScorer, interval, paired_differences
 from training.data import DataError, load_sessions, split_features_label
 
@@ -528,7 +529,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--bootstrap",
-        type=_positive_int,
+        type=positive_int,
         default=DEFAULT_RESAMPLES,
         help=f"paired bootstrap resamples (default {DEFAULT_RESAMPLES})",
     )
@@ -567,16 +568,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING"])
     return parser
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
 
 
 def _arguments(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
