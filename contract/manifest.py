@@ -202,6 +202,11 @@ class DataInfo(_Model):
     rows_train: int
     rows_test: int
     positive_rate: float = Field(description="share of Revenue=True after deduplication")
+    format: str | None = Field(
+        default=None,
+        description="how the source was read: csv, parquet, sqlite or collected (a collect's "
+        "dataset); absent in builds written before it was recorded",
+    )
     event_time_min: str | None = Field(
         default=None, description="earliest event time of the rows (UTC); absent: no event times"
     )

@@ -216,7 +216,7 @@ def test_a_collected_dataset_trains_as_it_is_split_by_time(
     split, data = manifest.split, manifest.data
     assert split.rule == "time"
     assert not split.stratified
-    assert data.format == "collected"  # type: ignore[attr-defined]
+    assert data.format == "collected"
     assert data.source is not None
     assert (data.source.input_topic, data.source.outcome_topic) == (
         topics.events,

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from contract.frame import dataset_row_to_event_dict
-from contract.join import Outcome, OutcomeJoin
+from contract.join import MissingOutcome, Outcome, OutcomeJoin
 from contract.outcome import outcome_json
 from contract.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from contract.storage import Store
@@ -181,8 +181,9 @@ def test_the_labeller_applies_the_join_rule_of_the_monitor() -> None:
         (9_500, "outcome", "twice", False),  # a duplicate outcome
         (10_000, "outcome", "nobody", True),
     ]
-    for missing in ("negative", "unknown"):
-        labeller = Labeller(WINDOW, missing, 100, 100)  # type: ignore[arg-type]
+    rules: tuple[MissingOutcome, ...] = ("negative", "unknown")
+    for missing in rules:
+        labeller = Labeller(WINDOW, missing, 100, 100)
         rows: list[Row] = []
         watermark = -1
         for time_ms, kind, session, value in sorted(records, key=lambda r: r[0]):
@@ -196,7 +197,7 @@ def test_the_labeller_applies_the_join_rule_of_the_monitor() -> None:
         rows += labeller.advance(10 * WINDOW)
         labeller.close()
 
-        direct: OutcomeJoin[int] = OutcomeJoin(WINDOW, missing, 100, 100)  # type: ignore[arg-type]
+        direct: OutcomeJoin[int] = OutcomeJoin(WINDOW, missing, 100, 100)
         for time_ms, kind, session, value in records:
             if kind == "event":
                 direct.add_record(session, EVENT_STREAM, time_ms, value)
