@@ -241,38 +241,39 @@ class Store:
 
     def children(self, uri: str) -> list[str]:
         """Names of the directories (common prefixes) directly under ``uri``, sorted."""
-        location = parse_location(uri)
-        if isinstance(location, Path):
-            if not location.is_dir():
-                raise StorageError(uri, "not_found", "no such directory")
-            return sorted(p.name for p in location.iterdir() if p.is_dir())
-        prefix = location.key.rstrip("/") + "/" if location.key.strip("/") else ""
-        names: list[str] = []
-        with _s3_errors(uri):
-            pages = self._s3().get_paginator("list_objects_v2")
-            for page in pages.paginate(Bucket=location.bucket, Prefix=prefix, Delimiter="/"):
-                names += [
-                    p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])
-                ]
-        return sorted(names)
+        directories, _ = self._entries(uri)
+        return directories
 
     def files(self, uri: str) -> list[str]:
         """Names of the files (objects) directly under ``uri``, sorted; StorageError
         ``not_found`` when it is not a directory (or, in a bucket, holds nothing)."""
+        _, files = self._entries(uri)
+        if not files and not isinstance(parse_location(uri), Path):
+            raise StorageError(uri, "not_found", "no object under this prefix")
+        return files
+
+    def _entries(self, uri: str) -> tuple[list[str], list[str]]:
+        """(directories, files) directly under ``uri``, each sorted by name."""
         location = parse_location(uri)
         if isinstance(location, Path):
             if not location.is_dir():
                 raise StorageError(uri, "not_found", "no such directory")
-            return sorted(p.name for p in location.iterdir() if p.is_file())
+            entries = list(location.iterdir())
+            return (
+                sorted(p.name for p in entries if p.is_dir()),
+                sorted(p.name for p in entries if p.is_file()),
+            )
         prefix = location.key.rstrip("/") + "/" if location.key.strip("/") else ""
-        names: list[str] = []
+        directories: list[str] = []
+        files: list[str] = []
         with _s3_errors(uri):
             pages = self._s3().get_paginator("list_objects_v2")
             for page in pages.paginate(Bucket=location.bucket, Prefix=prefix, Delimiter="/"):
-                names += [item["Key"][len(prefix) :] for item in page.get("Contents", [])]
-        if not names:
-            raise StorageError(uri, "not_found", "no object under this prefix")
-        return sorted(names)
+                directories += [
+                    p["Prefix"][len(prefix) :].rstrip("/") for p in page.get("CommonPrefixes", [])
+                ]
+                files += [item["Key"][len(prefix) :] for item in page.get("Contents", [])]
+        return sorted(directories), sorted(files)
 
     def is_empty_prefix(self, uri: str) -> bool:
         """True when no object's key starts with ``uri/`` (an S3 'directory' that is not there)."""
