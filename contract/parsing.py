@@ -72,11 +72,10 @@ def is_bool_array(values: Any) -> bool:
 
 def to_number(values: Any) -> np.ndarray:
     """Any spelling of numbers -> float64 array; what does not parse (or is infinite) -> NaN."""
-    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
-        numbers = values.astype(np.float64, copy=False)
-        return np.where(np.isfinite(numbers), numbers, np.nan)
     kind = getattr(values, "dtype", None)
-    if kind is not None and (
+    if isinstance(values, np.ndarray) and values.dtype.kind in "biuf":
+        numbers = values.astype(np.float64, copy=False)  # the scorers' columns: no pandas checks
+    elif kind is not None and (
         pd.api.types.is_bool_dtype(kind) or pd.api.types.is_numeric_dtype(kind)
     ):
         numbers = (
