@@ -13,7 +13,13 @@ from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 
 from tests.integration.broker import wait_for_topic
 from tests.integration.consumer.conftest import ConsumerFactory, TopicsFactory
-from tests.integration.consumer.kafka_io import produce_events, read_topic, synthetic_events
+from tests.integration.consumer.kafka_io import (
+    event_messages,
+    produce_events,
+    produce_messages,
+    read_topic,
+    synthetic_events,
+)
 from tests.integration.consumer.process import ConsumerProcess
 
 PARTITIONS = 2
@@ -144,13 +150,20 @@ def test_offsets_deleted_before_they_were_read_are_counted_per_partition(
     start_consumer: ConsumerFactory,
 ) -> None:
     topics = topics_factory(partitions=PARTITIONS)
-    consumer = start_consumer(topics)
+    # A fetch the broker answers while the process is stopped delivers whole record batches up
+    # to this size per partition: with small batches it can never hold all of a partition's
+    # deleted events, so every partition meets the deleted range (with the defaults, one fetch
+    # of 1 MiB could hold a partition's whole ~1 MB and leave nothing to reset there).
+    consumer = start_consumer(topics, KAFKA_MAX_PARTITION_FETCH_BYTES="65536")
     consumer.wait_ready()
     before = _produce_ids(kafka_bootstrap, topics.input, "before", 100)
     assert before <= _scored_ids(kafka_bootstrap, topics.output, len(before))
     consumer.signal(signal.SIGSTOP)
     try:
-        deleted = _produce_ids(kafka_bootstrap, topics.input, "deleted", 4000)  # > 1 fetch
+        events = synthetic_events(4000, prefix="deleted")
+        small_batches = {"batch.num.messages": 50}
+        produce_messages(kafka_bootstrap, topics.input, event_messages(events), small_batches)
+        deleted = {str(e["session_id"]) for e in events}
         ends = _high_watermarks(kafka_bootstrap, topics.input)
         futures = admin.delete_records([TopicPartition(topics.input, p, o) for p, o in ends])
         for future in futures.values():
