@@ -33,24 +33,33 @@ logger = logging.getLogger("benchmarks")
 
 
 def find_or_train_model(registry: Path, data: Path) -> str:
-    """The newest build's full model in `registry`; train one (``--n-iter 2``) if none."""
-    builds = (
-        sorted(p for p in registry.glob("*/best_model_full.joblib")) if registry.is_dir() else []
-    )
-    if not builds:
-        source = str(data)
-        if not data.is_file():
-            from training.synthetic import generate_sessions
+    """The full model of the newest build in `registry` trained on `data` (on generated sessions
+    when there is no `data`), passing over the challengers ``make cycle`` trains on collected
+    sessions; train one (``--n-iter 2``) if there is none."""
+    from contract.manifest import artifact_name, sha256_file
+    from training.registry import builds_of_data
 
+    source = data
+    if not data.is_file():
+        from training.synthetic import generate_sessions
+
+        logger.warning(
+            "no dataset at %s: the benchmark's build is trained on generated sessions", data
+        )
+        source = registry.parent / "bench-synthetic.csv"
+        if not source.is_file():
             registry.mkdir(parents=True, exist_ok=True)
-            source = str(registry.parent / "bench-synthetic.csv")
             generate_sessions(12_000, seed=7).to_csv(source, index=False)
-            logger.warning("no dataset at %s: training on generated sessions", data)
-        logger.info("no build in %s: training one (python -m training --n-iter 2)", registry)
-        command = [sys.executable, "-m", "training", "--data", source, "--out", str(registry)]
+    digest = sha256_file(source)
+    builds = builds_of_data(registry, "full", digest)
+    if not builds:
+        logger.info(
+            "no build of %s in %s: training one (python -m training --n-iter 2)", source, registry
+        )
+        command = [sys.executable, "-m", "training", "--data", str(source), "--out", str(registry)]
         subprocess.run([*command, "--n-iter", "2"], check=True, cwd=REPO)
-        builds = sorted(registry.glob("*/best_model_full.joblib"))
-    return builds[-1].resolve().as_uri()
+        builds = builds_of_data(registry, "full", digest)
+    return (builds[-1] / artifact_name("full")).resolve().as_uri()
 
 
 class Topics:

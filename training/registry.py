@@ -6,18 +6,26 @@ being uploaded, or one whose upload died, is absent, exactly as it is to the con
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
-from contract.manifest import MANIFEST_NAME, Manifest
+from contract.manifest import MANIFEST_NAME, Manifest, artifact_name
 from contract.storage import StorageError, Store, join, parse_location
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["ListedArtifact", "ListedBuild", "format_builds", "list_builds"]
+__all__ = [
+    "ListedArtifact",
+    "ListedBuild",
+    "builds_of_data",
+    "format_builds",
+    "list_builds",
+    "trained_on",
+]
 
 
 @dataclass(frozen=True)
@@ -103,3 +111,21 @@ def format_builds(builds: list[ListedBuild], ignored: dict[str, str]) -> str:
     for name, reason in ignored.items():
         lines.append(f"ignored {name}: {reason}")
     return "\n".join(lines)
+
+
+def trained_on(manifest: bytes, data_sha256: str) -> bool:
+    """Whether a build's manifest.json names the data of that sha256 as its training data."""
+    data = json.loads(manifest).get("data") or {}
+    return bool(data.get("sha256") == data_sha256)
+
+
+def builds_of_data(registry: Path, variant: str, data_sha256: str) -> list[Path]:
+    """The complete builds (a manifest written) of a registry directory trained on that data
+    that hold `variant`'s artifact, oldest first: how the demos and the benchmark pass over the
+    challengers `python -m training cycle` trains on collected sessions."""
+    manifests = sorted(registry.glob(f"*/{MANIFEST_NAME}")) if registry.is_dir() else []
+    return [
+        m.parent
+        for m in manifests
+        if (m.parent / artifact_name(variant)).is_file() and trained_on(m.read_bytes(), data_sha256)
+    ]

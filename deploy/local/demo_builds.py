@@ -6,7 +6,6 @@ sessions) are passed over: the demos' champion is a build of the dataset."""
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -14,38 +13,21 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contract.manifest import MANIFEST_NAME, artifact_name, sha256_file
+from training.registry import ListedBuild, builds_of_data, trained_on
 
 if TYPE_CHECKING:
     from contract.storage import Store
-    from training.registry import ListedBuild
 
 REPO = Path(__file__).resolve().parents[2]
 S3_SH = REPO / "deploy" / "local" / "s3.sh"
 S3_NAME, S3_BUCKET = "demo", "shopper-intent"
 
 
-def trained_on(manifest: bytes, data_sha256: str) -> bool:
-    """Whether a build's manifest.json names the data of that sha256 as its training data."""
-    data = json.loads(manifest).get("data") or {}
-    return bool(data.get("sha256") == data_sha256)
-
-
-def builds_with(registry: Path, variant: str, data_sha256: str) -> list[Path]:
-    """Complete builds (a manifest written) trained on that data that hold `variant`'s artifact,
-    oldest first."""
-    manifests = sorted(registry.glob(f"*/{MANIFEST_NAME}")) if registry.is_dir() else []
-    return [
-        m.parent
-        for m in manifests
-        if (m.parent / artifact_name(variant)).is_file() and trained_on(m.read_bytes(), data_sha256)
-    ]
-
-
 def find_or_train(registry: Path, data: str, n_iter: int, variant: str) -> Path:
     """The newest complete build of `data` with the variant; train one (small budget) when there
     is none."""
     digest = sha256_file(Path(data))
-    builds = builds_with(registry, variant, digest)
+    builds = builds_of_data(registry, variant, digest)
     if builds:
         return builds[-1] / artifact_name(variant)
     print(
@@ -66,7 +48,7 @@ def find_or_train(registry: Path, data: str, n_iter: int, variant: str) -> Path:
         ],
         check=True,
     )
-    return builds_with(registry, variant, digest)[-1] / artifact_name(variant)
+    return builds_of_data(registry, variant, digest)[-1] / artifact_name(variant)
 
 
 def through_object_store(args: argparse.Namespace) -> tuple[str, dict[str, str]]:

@@ -4,7 +4,6 @@ nothing was scored."""
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -12,6 +11,7 @@ from types import ModuleType
 import pytest
 
 from contract.manifest import MANIFEST_NAME, artifact_name, sha256_file
+from training.registry import builds_of_data
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +43,7 @@ def test_the_newest_complete_build_of_the_data_with_the_variant_is_picked(
     _build(registry, "20261103T000000Z-c", ["no_page_values"], digest, manifest=False)  # unfinished
     # A challenger `make cycle` trained on collected sessions: not a build of the dataset.
     _build(registry, "20261104T000000Z-d", ["no_page_values"], "0" * 64)
-    builds = sys.modules["demo_builds"]  # imported by demo.py from beside it
-    assert builds.builds_with(registry, "no_page_values", digest) == [older]
+    assert builds_of_data(registry, "no_page_values", digest) == [older]
     picked = demo.find_or_train(registry, str(data), 1, "no_page_values")
     assert picked == older / artifact_name("no_page_values")
 
