@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from consumer.publish import output_records
-from contract.framing import Framing
+from contract.framing import AUTO_FRAMING, Framing
 from scoring.batch import ScoredBatch, score_batch
-from scoring.decode import AUTO_FRAMING, MessageLike
+from scoring.decode import MessageLike
 from scoring.scorer import Scorer
 
 

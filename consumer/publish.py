@@ -16,9 +16,9 @@ import numpy.typing as npt
 import orjson
 from confluent_kafka import KafkaError, Message, Producer
 
+from contract.limits import MAX_KEY_BYTES
 from contract.schema import CONTRACT_VERSION, SessionEvent
 from scoring.decode import MessageLike, Rejection
-from scoring.limits import MAX_KEY_BYTES
 from scoring.scorer import ModelInfo
 from scoring.tracing import trace_headers
 

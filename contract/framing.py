@@ -33,6 +33,10 @@ class Framing:
     schema_ids: frozenset[int] | None = None
 
 
+AUTO_FRAMING: Final[Framing] = Framing()
+"""``INPUT_FORMAT=auto``, every schema id: the consumer's default."""
+
+
 @dataclass(frozen=True, slots=True)
 class FrameRejection:
     """Why a value's framing is refused (`error_type` becomes the dead letter's `error.type`)."""

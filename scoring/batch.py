@@ -17,9 +17,9 @@ import numpy as np
 import numpy.typing as npt
 
 from contract.frame import event_columns, select_rows
-from contract.framing import Framing
+from contract.framing import AUTO_FRAMING, Framing
 from contract.schema import SessionEvent
-from scoring.decode import AUTO_FRAMING, MessageLike, Rejection, decode_batch
+from scoring.decode import MessageLike, Rejection, decode_batch
 from scoring.scorer import Scorer, score_isolating_failures
 
 

@@ -41,6 +41,7 @@ from contract.brokers import (
     properties_from_environment,
     property_variable,
 )
+from contract.decoding import DEFAULT_MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
 from contract.framing import Framing, InputFormat
 from contract.storage import S3_ENVIRONMENT, S3Options, StorageError, parse_location
 from scoring.errors import NOT_SHOWN, SettingsError
@@ -174,8 +175,8 @@ class ModelSettings(ServiceSettings):
         "a batch still unfinished after it switches the shadow off.",
     )
     input_max_message_bytes: int = Field(
-        default=65_536,
-        ge=256,
+        default=DEFAULT_MAX_MESSAGE_BYTES,
+        ge=MIN_MESSAGE_BYTES,
         description="Larger input values are refused unread (was MAX_MESSAGE_BYTES).",
     )
     allow_library_mismatch: bool = Field(

@@ -58,14 +58,15 @@ from contract.brokers import (
     connection_from_environment,
     fatal_client_error,
 )
+from contract.decoding import DEFAULT_MAX_MESSAGE_BYTES, MIN_MESSAGE_BYTES
 from contract.durations import duration_seconds
-from contract.framing import Framing, InputFormat
+from contract.framing import AUTO_FRAMING, Framing, InputFormat
 from contract.join import MissingOutcome
 from contract.outcome import OUTCOME_TOPIC
 from contract.storage import S3Options, StorageError, Store
 from training.arguments import positive_int
 from training.dataset import PART_ROWS, CollectSummary, DatasetError, PartWriter
-from training.label import AUTO_FRAMING, Labeller, Row, Tally
+from training.label import Labeller, Row, Tally
 from training.merge import TimeMerge
 from training.timerange import TimeRange, iso_ms, resolve_range
 
@@ -89,6 +90,7 @@ ENVIRONMENT: Final = (
     "MISSING_OUTCOME",
     "INPUT_FORMAT",
     "SCHEMA_REGISTRY_SCHEMA_IDS",
+    "INPUT_MAX_MESSAGE_BYTES",
 )
 """The variables a collect reads by name, with the consumer's and the monitor's meanings (each
 one's command-line option wins); besides them ``KAFKA_<PROPERTY>``, ``<NAME>_FILE`` for the
@@ -129,6 +131,8 @@ class CollectConfig:
     window_s: float = DEFAULT_WINDOW_S
     missing: MissingOutcome = "unknown"
     framing: Framing = AUTO_FRAMING
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    """``INPUT_MAX_MESSAGE_BYTES`` as the consumer has it: larger events are counted, not read."""
     part_rows: int = PART_ROWS
     max_sessions: int = DEFAULT_MAX_SESSIONS
     max_pending_outcomes: int = DEFAULT_MAX_PENDING_OUTCOMES
@@ -300,7 +304,7 @@ class _Reader:
         self.by_key = {(s.topic, s.partition): s for s in sources}
         self.labeller = labeller
         self.emit = emit
-        self.merge: TimeMerge[bytes | None] = TimeMerge(len(sources))
+        self.merge: TimeMerge[Message] = TimeMerge(len(sources))
         self.watermark = -1
         self.progress = _Progress(sum(s.end - s.start for s in sources))
 
@@ -371,7 +375,7 @@ class _Reader:
             return
         else:
             source.last_ms = max(source.last_ms, time_ms)
-            self.merge.push(source.index, time_ms, message.value())
+            self.merge.push(source.index, time_ms, message)
         if offset >= source.end - 1:
             self._finish(source)
         elif self.merge.buffered(source.index) >= self.config.buffer_records and not source.paused:
@@ -383,10 +387,11 @@ class _Reader:
             if merged.time_ms - 1 > self.watermark:
                 self.watermark = merged.time_ms - 1
                 self.emit(self.labeller.advance(self.watermark))
+            message = merged.item
             if self.sources[merged.source].role == "event":
-                self.labeller.event(merged.time_ms, merged.item)
+                self.labeller.event(merged.time_ms, message.value(), message.key())
             else:
-                self.labeller.outcome(merged.time_ms, merged.item)
+                self.labeller.outcome(merged.time_ms, message.value())
 
     def _resume(self) -> None:
         low = self.config.buffer_records // 2
@@ -418,6 +423,7 @@ def collect(
         config.max_sessions,
         config.max_pending_outcomes,
         config.framing,
+        config.max_message_bytes,
     )
     times: list[int] = []
 
@@ -503,6 +509,17 @@ def _schema_ids(text: str | None) -> frozenset[int] | None:
     return ids
 
 
+def _message_bytes(text: str) -> int:
+    """``INPUT_MAX_MESSAGE_BYTES``'s rule, the consumer's: a whole number of at least 256."""
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of bytes") from exc
+    if value < MIN_MESSAGE_BYTES:
+        raise argparse.ArgumentTypeError(f"{value}: at least {MIN_MESSAGE_BYTES} bytes")
+    return value
+
+
 def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training collect",
@@ -559,6 +576,13 @@ def _parser(env: Mapping[str, str]) -> argparse.ArgumentParser:
         "else any but 0)",
     )
     parser.add_argument(
+        "--max-message-bytes",
+        type=_message_bytes,
+        default=env.get("INPUT_MAX_MESSAGE_BYTES") or str(DEFAULT_MAX_MESSAGE_BYTES),
+        help="larger events are counted as message_too_large and left out, as the consumer "
+        f"dead-letters them (default $INPUT_MAX_MESSAGE_BYTES, else {DEFAULT_MAX_MESSAGE_BYTES})",
+    )
+    parser.add_argument(
         "--part-rows",
         type=positive_int,
         default=PART_ROWS,
@@ -602,6 +626,11 @@ def main(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
             args.schema_registry_schema_ids = _schema_ids(args.schema_registry_schema_ids)
         except argparse.ArgumentTypeError as exc:
             parser.error(f"SCHEMA_REGISTRY_SCHEMA_IDS: {exc}")
+    if isinstance(args.max_message_bytes, str):
+        try:
+            args.max_message_bytes = _message_bytes(args.max_message_bytes)
+        except argparse.ArgumentTypeError as exc:
+            parser.error(f"INPUT_MAX_MESSAGE_BYTES: {exc}")
     try:
         span = resolve_range(args.since, args.from_, args.to, round(time.time() * 1000))
     except ValueError as exc:
@@ -620,6 +649,7 @@ def main(argv: Sequence[str], environ: Mapping[str, str] | None = None) -> int:
         window_s=args.outcome_window,
         missing=cast(MissingOutcome, args.missing_outcome),
         framing=Framing(cast(InputFormat, args.input_format), args.schema_registry_schema_ids),
+        max_message_bytes=args.max_message_bytes,
         part_rows=args.part_rows,
         max_sessions=args.max_sessions,
         max_pending_outcomes=args.max_pending_outcomes,

@@ -8,9 +8,10 @@ its outcome is the earliest one within ``OUTCOME_WINDOW``, and the row holds the
 latest event at or before the decision. No outcome when the window closes: a non-purchase under
 ``MISSING_OUTCOME=negative``, left out under ``unknown``.
 
-Events are validated as the consumer validates them (``contract.framing.unframe``, then
-``contract.validation.parse_event``): an invalid one is counted under the rule it broke (the
-consumer's dead-letter code) and never written. Pure: no transport, no clock.
+Events are decoded by the consumer's own decision (``contract.decoding.decode_value``: the key's
+and the value's size, the framing, the limits on the raw bytes, the contract's validation): an
+event the consumer dead-letters is counted under the code it would carry and never written.
+Pure: no transport, no clock.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ from typing import Any, Final, NamedTuple
 
 from pydantic import ValidationError
 
-from contract.errors import ContractViolation
+from contract.decoding import DEFAULT_MAX_MESSAGE_BYTES, Refusal, decode_value
 from contract.frame import feature_values
-from contract.framing import FrameRejection, Framing, unframe
+from contract.framing import AUTO_FRAMING, Framing
 from contract.join import MissingOutcome, Outcome, OutcomeJoin
 from contract.outcome import parse_outcome
 from contract.schema import FEATURE_COLUMNS
-from contract.validation import parse_event
 
 __all__ = ["EVENT_STREAM", "Labeller", "Row", "Tally"]
 
@@ -37,10 +37,6 @@ EVENT_STREAM: Final = "event"
 _INTERNED: Final = tuple(
     i for i, name in enumerate(FEATURE_COLUMNS) if name in ("Month", "VisitorType")
 )
-
-
-AUTO_FRAMING: Final = Framing()
-"""``INPUT_FORMAT=auto``, every schema id but 0: the consumer's default."""
 
 
 class Row(NamedTuple):
@@ -110,8 +106,10 @@ class Labeller:
         max_sessions: int,
         max_pending_outcomes: int,
         framing: Framing = AUTO_FRAMING,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ) -> None:
         self.framing = framing
+        self.max_message_bytes = max_message_bytes
         self.tally = Tally()
         self._join: OutcomeJoin[tuple[Any, ...]] = OutcomeJoin(
             window_ms, missing, max_sessions, max_pending_outcomes
@@ -121,20 +119,12 @@ class Labeller:
     def held_sessions(self) -> int:
         return self._join.held_sessions
 
-    def event(self, time_ms: int, value: bytes | None) -> None:
+    def event(self, time_ms: int, value: bytes | None, key: bytes | None = None) -> None:
         """One record of the input topic; an invalid one is counted by its rule, never held."""
         self.tally.events_read += 1
-        text = unframe(value or b"", self.framing)
-        if isinstance(text, FrameRejection):
-            self.tally.invalid_events[text.error_type] += 1
-            return
-        if not text:
-            self.tally.invalid_events["empty_value"] += 1
-            return
-        try:
-            event = parse_event(text)
-        except ContractViolation as violation:
-            self.tally.invalid_events[violation.rule] += 1
+        event = decode_value(value, key, self.max_message_bytes, self.framing)
+        if isinstance(event, Refusal):
+            self.tally.invalid_events[event.error_type] += 1
             return
         values = feature_values(event)
         if _INTERNED:  # one string object per month and visitor type, not one per session

@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, Message, Producer
 from confluent_kafka.admin import AdminClient
 
 from benchmarks.replay import Record
-from scoring.limits import MAX_KEY_BYTES
+from contract.limits import MAX_KEY_BYTES
 from tests.integration.broker import LocalBroker
 from tests.integration.consumer.conftest import ConsumerFactory, Topics, TopicsFactory
 from tests.integration.consumer.kafka_io import produce, synthetic_events

@@ -23,9 +23,9 @@ from consumer.publish import (
     headers_size,
     output_records,
 )
+from contract.limits import MAX_KEY_BYTES
 from contract.schema import CONTRACT_VERSION, SessionEvent
 from scoring.decode import Rejection
-from scoring.limits import MAX_KEY_BYTES
 from scoring.scorer import ModelInfo
 from tests.unit.scoring.fakes import FakeMessage, valid_event
 

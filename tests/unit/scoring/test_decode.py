@@ -7,8 +7,9 @@ import json
 import orjson
 import pytest
 
+from contract.decoding import Refusal, decode_value
 from contract.schema import SessionEvent
-from scoring.decode import Refusal, Rejection, decode_batch, decode_message, decode_value
+from scoring.decode import Rejection, decode_batch, decode_message
 from tests.unit.scoring.fakes import FakeMessage, valid_event
 
 
@@ -84,16 +85,16 @@ def test_deeply_nested_json_is_rejected_not_raised() -> None:
 def test_an_unexpected_decoding_error_dead_letters_only_that_message(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    import scoring.decode as decode_module
+    import contract.decoding as decoding_module
 
-    real_parse = decode_module.parse_event
+    real_parse = decoding_module.parse_event
 
     def flaky_parse(raw: bytes | str, quotes: int | None = None) -> object:
         if b"boom" in (raw if isinstance(raw, bytes) else raw.encode()):
             raise RecursionError("maximum recursion depth exceeded")
         return real_parse(raw, quotes)
 
-    monkeypatch.setattr(decode_module, "parse_event", flaky_parse)
+    monkeypatch.setattr(decoding_module, "parse_event", flaky_parse)
     messages = [
         FakeMessage(json.dumps(valid_event("ok")).encode(), offset=0),
         FakeMessage(json.dumps(valid_event("boom")).encode(), offset=1),

@@ -6,10 +6,11 @@ import json
 
 import pytest
 
-import scoring.decode as decode_module
+import contract.decoding as decoding_module
+from contract.decoding import MAX_FIELD_CHARS
+from contract.limits import MAX_COMMAS, MAX_KEY_BYTES, MAX_QUOTES, structure_error
 from contract.samples import edge_event_dicts
-from scoring.decode import MAX_FIELD_CHARS, Rejection, decode_message
-from scoring.limits import MAX_COMMAS, MAX_KEY_BYTES, MAX_QUOTES, structure_error
+from scoring.decode import Rejection, decode_message
 from tests.integration.faults.test_poison import INPUT_MAX_MESSAGE_BYTES, poison_catalogue
 from tests.unit.scoring.fakes import FakeMessage, valid_event
 
@@ -18,13 +19,13 @@ from tests.unit.scoring.fakes import FakeMessage, valid_event
 def parse_calls(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     """Records every call of the full validation (`parse_event`) that decoding makes."""
     calls: list[bytes] = []
-    real_parse = decode_module.parse_event
+    real_parse = decoding_module.parse_event
 
     def spy(raw: bytes, quotes: int | None = None) -> object:
         calls.append(raw)
         return real_parse(raw, quotes)
 
-    monkeypatch.setattr(decode_module, "parse_event", spy)
+    monkeypatch.setattr(decoding_module, "parse_event", spy)
     return calls
 
 

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 from sklearn.pipeline import Pipeline
 
+from contract.decoding import Refusal, decode_value
 from contract.frame import events_to_frame
 from contract.samples import EXAMPLE_EVENT, edge_event_dicts
 from contract.schema import CONTRACT_VERSION, SessionEvent
-from scoring.decode import Refusal, decode_value
 from serve.answers import SCORING_FAILED_REASON, Answer, score_bodies
 from serve.errors import RequestRefused
 from tests.integration.faults.test_poison import INPUT_MAX_MESSAGE_BYTES, poison_catalogue

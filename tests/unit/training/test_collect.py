@@ -6,6 +6,7 @@ from __future__ import annotations
 import heapq
 import json
 import random
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,11 @@ import pytest
 
 from contract.frame import dataset_row_to_event_dict
 from contract.join import MissingOutcome, Outcome, OutcomeJoin
+from contract.limits import MAX_KEY_BYTES
 from contract.outcome import outcome_json
 from contract.schema import FEATURE_COLUMNS, LABEL_COLUMN
 from contract.storage import Store
+from tests.integration.faults.test_poison import INPUT_MAX_MESSAGE_BYTES, poison_catalogue
 from training.collect import main as collect_main
 from training.data import DataError, load_sessions
 from training.dataset import (
@@ -157,6 +160,22 @@ def test_invalid_events_are_counted_by_the_consumers_code_and_never_held() -> No
     }
     rows = labeller.advance(10 * WINDOW)
     assert [(r.session_id, r.revenue) for r in rows] == [("framed", False)]
+
+
+def test_every_poison_the_consumer_dead_letters_is_counted_under_its_code_and_never_held() -> None:
+    """The labeller decides through the consumer's own decoding: the catalogue of bad input
+    the fault tests send through the broker, plus the key and value size limits."""
+    labeller = Labeller(WINDOW, "negative", 100, 100, max_message_bytes=INPUT_MAX_MESSAGE_BYTES)
+    expected: Counter[str] = Counter()
+    for time_ms, (_, value, code) in enumerate(poison_catalogue(), start=1):
+        labeller.event(time_ms, value)
+        expected[code] += 1
+    labeller.event(10_000, event_json("key"), key=b"k" * (MAX_KEY_BYTES + 1))
+    labeller.event(10_001, event_json("large").ljust(INPUT_MAX_MESSAGE_BYTES + 1))
+    expected.update(["key_too_large", "message_too_large"])
+    assert labeller.tally.invalid_events == expected
+    assert labeller.held_sessions == 0
+    assert labeller.tally.events_read == sum(expected.values())
 
 
 def test_the_labeller_applies_the_join_rule_of_the_monitor() -> None:
