@@ -107,7 +107,9 @@ def serve(
     librdkafka_log = LibrdkafkaLog()
     try:
         producer = Producer(
-            producer_config(settings, events.on_error, events.on_producer_stats, librdkafka_log)
+            producer_config(
+                settings, events.on_producer_error, events.on_producer_stats, librdkafka_log
+            )
         )
     except KafkaException as exc:  # e.g. KAFKA_SSL_CA_LOCATION names no readable CA file
         logger.error("stopping: the Kafka client cannot be created (check KAFKA_*): %s", exc)

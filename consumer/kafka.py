@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import orjson
 from confluent_kafka import KafkaError, Message
@@ -181,8 +181,21 @@ def assigned_producer_id(stats: dict[str, Any]) -> int | None:
     return None
 
 
+def any_broker_up(stats: dict[str, Any]) -> bool:
+    """Whether a client's statistics show a connection to a broker (not a bootstrap) up."""
+    brokers = (stats.get("brokers") or {}).values()
+    return any(b.get("nodeid", -1) >= 0 and b.get("state") == "UP" for b in brokers)
+
+
 class ClientEvents:
-    """The clients' error and statistics callbacks (they run inside `consume()`/`poll()`)."""
+    """The clients' error and statistics callbacks (they run inside `consume()`/`poll()`).
+
+    The broker is reachable while neither client has lost every broker: each client's own
+    "all brokers down" error marks it down, and only its own statistics showing a broker up
+    again mark it up. The two are never averaged: the consumer's statistics (every 5 s) may
+    still show a connection up that the producer has already seen close, and a batch the
+    consumer had fetched before the broker went away proves nothing about the broker now.
+    """
 
     def __init__(self, health: HealthState, metrics: ScorerMetrics) -> None:
         self._health = health
@@ -192,21 +205,35 @@ class ClientEvents:
         self.fatal_error: str | None = None
         """Set when retrying cannot help (wrong credentials, a fatal client error)."""
         self._producer_id: int | None = None
+        self._cut_off: set[Literal["consumer", "producer"]] = set()
+        """The clients that lost every broker and have not seen one up since."""
 
     def on_error(self, error: KafkaError) -> None:
+        """The consumer's error callback."""
+        self._on_error("consumer", error)
+
+    def on_producer_error(self, error: KafkaError) -> None:
+        self._on_error("producer", error)
+
+    def _on_error(self, client: Literal["consumer", "producer"], error: KafkaError) -> None:
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
-            self._health.set_broker_reachable(False)
+            self._reachable(client, False)
         # Wrong credentials or CA, or a fatal error: retrying cannot succeed, stop clearly.
         self.fatal_error = self.fatal_error or fatal_client_error(error)
         if self.fatal_error is None:
             logger.warning("kafka error: %s", error.str())
 
+    def _reachable(self, client: Literal["consumer", "producer"], up: bool) -> None:
+        if up:
+            self._cut_off.discard(client)
+        else:
+            self._cut_off.add(client)
+        self._health.set_broker_reachable(not self._cut_off)
+
     def on_stats(self, stats_json: str) -> None:
+        """The consumer's statistics: its reachability, and the lag of the partitions held."""
         stats = orjson.loads(stats_json)
-        brokers = stats.get("brokers", {}).values()
-        self._health.set_broker_reachable(
-            any(b.get("nodeid", -1) >= 0 and b.get("state") == "UP" for b in brokers)
-        )
+        self._reachable("consumer", any_broker_up(stats))
         for topic, topic_stats in stats.get("topics", {}).items():
             for partition, partition_stats in topic_stats.get("partitions", {}).items():
                 lag = partition_stats.get("consumer_lag", -1)
@@ -216,7 +243,9 @@ class ClientEvents:
     def on_producer_stats(self, stats_json: str) -> None:
         """The producer is ready while it holds a producer id (librdkafka acquires one at
         start; without it every record waits in the producer)."""
-        producer_id = assigned_producer_id(orjson.loads(stats_json))
+        stats = orjson.loads(stats_json)
+        self._reachable("producer", any_broker_up(stats))
+        producer_id = assigned_producer_id(stats)
         if producer_id != self._producer_id:
             if producer_id is None:
                 logger.warning("the producer lost its producer id; not ready until it has one")

@@ -161,7 +161,6 @@ class ScoringLoop:
                 continue
             messages = self._next_batch()
             if messages:
-                self._health.set_broker_reachable(True)
                 with self._tracing.span(messages):
                     self._process(messages, stop)
 

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Producer
 from prometheus_client import CollectorRegistry
 
 from consumer.health import HealthState
@@ -25,10 +25,19 @@ from consumer.settings import load_settings
 BASE = {"MODEL_URI": "/models/b1/best_model_full.joblib", "KAFKA_BOOTSTRAP_SERVERS": "k:9092"}
 
 
-def eos_stats(idemp_state: str, producer_id: int) -> dict[str, Any]:
+def brokers(state: str) -> dict[str, Any]:
+    """The `brokers` object of librdkafka's statistics: the bootstrap entry and one broker."""
+    return {
+        "127.0.0.1:9092/bootstrap": {"nodeid": -1, "state": "INIT"},
+        "127.0.0.1:9092/1": {"nodeid": 1, "state": state},
+    }
+
+
+def eos_stats(idemp_state: str, producer_id: int, broker_state: str = "UP") -> dict[str, Any]:
     """The top-level `eos` object of librdkafka's statistics, as a real producer reports it."""
     return {
         "type": "producer",
+        "brokers": brokers(broker_state),
         "eos": {
             "idemp_state": idemp_state,
             "idemp_stateage": 73,
@@ -108,3 +117,30 @@ def test_the_producer_reports_statistics_only_when_asked() -> None:
     config = producer_config(settings, None, on_stats)
     assert config["stats_cb"] is on_stats
     assert config["statistics.interval.ms"] == PRODUCER_STATS_INTERVAL_MS
+
+
+def test_a_client_that_lost_every_broker_is_unreachable_until_its_own_stats_show_one_up() -> None:
+    """The producer saw the broker go; the consumer's statistics, taken before it noticed, still
+    show its connection up: they must not make the broker reachable again."""
+    health = HealthState(liveness_timeout_s=30)
+    health.set_gates_passed()
+    health.set_assigned(True)
+    events = ClientEvents(health, ScorerMetrics.create(CollectorRegistry()))
+    events.on_producer_stats(json.dumps(eos_stats("Assigned", 3)))
+    events.on_stats(json.dumps({"type": "consumer", "brokers": brokers("UP")}))
+    assert health.ready()[0] is True
+    events.on_producer_error(KafkaError(KafkaError._ALL_BROKERS_DOWN))
+    assert health.ready()[1]["broker_reachable"] is False
+    events.on_stats(json.dumps({"type": "consumer", "brokers": brokers("UP")}))
+    assert health.ready()[1]["broker_reachable"] is False
+    events.on_producer_stats(json.dumps(eos_stats("Assigned", 3, broker_state="TRY_CONNECT")))
+    assert health.ready()[1]["broker_reachable"] is False
+    events.on_producer_stats(json.dumps(eos_stats("Assigned", 3)))
+    assert health.ready()[0] is True
+    # The consumer's own loss counts as well, and its own statistics restore it.
+    events.on_error(KafkaError(KafkaError._ALL_BROKERS_DOWN))
+    assert health.ready()[1]["broker_reachable"] is False
+    events.on_producer_stats(json.dumps(eos_stats("Assigned", 3)))
+    assert health.ready()[1]["broker_reachable"] is False
+    events.on_stats(json.dumps({"type": "consumer", "brokers": brokers("UP")}))
+    assert health.ready()[0] is True
