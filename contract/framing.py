@@ -34,7 +34,7 @@ class Framing:
 
 
 AUTO_FRAMING: Final[Framing] = Framing()
-"""``INPUT_FORMAT=auto``, every schema id: the consumer's default."""
+"""``INPUT_FORMAT=auto``, every schema id but 0: the consumer's default."""
 
 
 @dataclass(frozen=True, slots=True)
